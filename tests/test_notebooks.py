@@ -1,0 +1,72 @@
+"""Notebook hygiene: every notebook follows the template and stores the outputs of a real run."""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from notebook_template import METADATA_KEY, NOTEBOOK_NAME, template_problems
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MAX_BYTES = 2_000_000
+ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/home/|/root/|/work/|/tmp/|/Users/|/opt/|[A-Z]:\\\\)")
+
+
+def _ids(paths):
+    return [p.name for p in paths]
+
+
+def test_there_are_notebooks_numbered_from_00():
+    numbers = [int(NOTEBOOK_NAME.match(p.name).group(1)) for p in NOTEBOOKS]
+    assert numbers and numbers == list(range(len(numbers))), numbers
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def notebook(request):
+    return request.param, nbformat.read(request.param, as_version=4)
+
+
+def test_follows_the_template(notebook):
+    path, nb = notebook
+    assert template_problems(nb, path.name) == []
+
+
+def test_outputs_come_from_one_run_in_order(notebook):
+    _, nb = notebook
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    counts = [c.execution_count for c in code]
+    assert counts == list(range(1, len(code) + 1)), "re-run with `make execute`"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+
+
+def test_run_metadata_recorded(notebook):
+    _, nb = notebook
+    run = nb.metadata.get(METADATA_KEY)
+    assert run, "no run metadata: produce the outputs with `make execute`"
+    assert run["profile"] == "cpu", "stored outputs come from the cpu profile"
+    assert run["tensorflow"].startswith("2.21.")
+    assert run["wall_time_s"] > 0
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_no_absolute_paths(notebook):
+    path, _ = notebook
+    text = path.read_text(encoding="utf-8")
+    found = sorted(set(m.group(0) for m in ABSOLUTE_PATH.finditer(text)))
+    assert not found, f"absolute paths in {path.name}: {found}"
+
+
+def test_size_is_bounded(notebook):
+    path, _ = notebook
+    assert path.stat().st_size < MAX_BYTES
+
+
+def test_readme_and_welcome_list_every_notebook():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    welcome = nbformat.read(ROOT / "notebooks" / "00_welcome.ipynb", as_version=4)
+    course_map = "\n".join(c.source for c in welcome.cells if c.cell_type == "markdown")
+    for path in NOTEBOOKS:
+        assert f"notebooks/{path.name}" in readme, f"README's table lacks {path.name}"
+        assert path.name in course_map, f"00_welcome's course map lacks {path.name}"

@@ -1,0 +1,54 @@
+import nbformat
+import pytest
+from notebook_template import (
+    badge,
+    colab_url,
+    new_notebook,
+    repository_url,
+    setup_cell_source,
+    template_problems,
+)
+
+
+def test_colab_badge_points_at_the_notebook_itself():
+    url = colab_url("03_x.ipynb")
+    assert url.startswith("https://colab.research.google.com/github/")
+    assert url.endswith("/blob/main/notebooks/03_x.ipynb")
+    assert url in badge("03_x.ipynb")
+
+
+def test_setup_cell_installs_from_the_one_repository_url():
+    source = setup_cell_source()
+    assert f'REPOSITORY = "{repository_url()}"' in source
+    assert 'if "google.colab" in sys.modules:' in source
+    compile(source, "setup", "exec")
+
+
+def test_setup_cell_does_nothing_outside_colab():
+    namespace = {}
+    exec(setup_cell_source(), namespace)  # would raise or install if it did something here
+    assert "REPOSITORY" not in namespace
+
+
+def test_skeleton_conforms(tmp_path):
+    nb = new_notebook(tmp_path / "13_new_topic.ipynb", "A new topic")
+    assert template_problems(nb, "13_new_topic.ipynb") == []
+
+
+def test_skeleton_rejects_bad_names(tmp_path):
+    with pytest.raises(ValueError, match="NN_topic"):
+        new_notebook(tmp_path / "New Topic.ipynb", "x")
+
+
+def test_departures_are_reported(tmp_path):
+    nb = new_notebook(tmp_path / "13_new_topic.ipynb", "A new topic")
+    nb.cells[0].source = nb.cells[0].source.replace("13_new_topic", "12_other")
+    nb.cells[1].source += "\nprint('changed')"
+    nb.cells = [c for c in nb.cells if "## Exercises" not in c.source]
+    problems = template_problems(nb, "13_new_topic.ipynb")
+    assert any("Colab badge" in p for p in problems)
+    assert any("setup cell" in p for p in problems)
+    assert any("'## Exercises'" in p for p in problems)
+    assert any("<details>" in p for p in problems)
+    empty = nbformat.v4.new_notebook()
+    assert "H1 title" in template_problems(empty, "13_new_topic.ipynb")[0]

@@ -1,0 +1,93 @@
+"""Re-run notebooks top to bottom in place and store their outputs (``make execute``).
+
+Each notebook runs in a fresh kernel of this same Python environment, with ``COURSE_PROFILE`` set
+to the chosen profile and the notebooks folder as working directory. The kernel does not capture
+the C++ log lines that TensorFlow writes straight to the process's stderr, so they never end up
+in the stored outputs. The run is recorded in the notebook's metadata (``lstm_course``: profile,
+TensorFlow version, wall time, date), which the hygiene tests check. A notebook that fails is
+left unchanged on disk.
+
+    python tools/execute_notebooks.py --profile cpu notebooks/00_welcome.ipynb
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from notebook_template import KERNELSPEC, METADATA_KEY  # noqa: E402
+
+PROFILES = ("smoke", "cpu", "gpu")
+
+
+class CurrentEnvKernelManager(KernelManager):
+    """A kernel started with this interpreter, whatever kernelspecs the user has installed."""
+
+    @property
+    def kernel_spec(self):
+        return KernelSpec(
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name="Python 3",
+            language="python",
+        )
+
+
+def execute(path: Path, profile: str, timeout: int) -> float:
+    nb = nbformat.read(path, as_version=4)
+    os.environ["COURSE_PROFILE"] = profile
+    client = NotebookClient(
+        nb,
+        km=CurrentEnvKernelManager(),
+        timeout=timeout,
+        resources={"metadata": {"path": str(path.parent)}},
+        extra_arguments=["--IPKernelApp.capture_fd_output=False"],
+    )
+    started = time.perf_counter()
+    client.execute()
+    wall = time.perf_counter() - started
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata[METADATA_KEY] = {
+        "profile": profile,
+        "tensorflow": metadata.version("tensorflow"),
+        "wall_time_s": round(wall, 1),
+        "executed": dt.date.today().isoformat(),
+    }
+    nbformat.write(nb, path)
+    return wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--profile", choices=PROFILES, default="cpu")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    args = parser.parse_args()
+    failed = []
+    for path in args.notebooks:
+        print(f"{path} ({args.profile}) ...", flush=True)
+        try:
+            wall = execute(path, args.profile, args.timeout)
+        except Exception as err:  # report every notebook, then fail
+            print(f"  FAILED: {type(err).__name__}: {str(err)[-2000:]}", flush=True)
+            failed.append(path)
+            continue
+        print(f"  ok in {wall:.1f} s", flush=True)
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(map(str, failed))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
