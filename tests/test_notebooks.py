@@ -5,7 +5,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_template import METADATA_KEY, NOTEBOOK_NAME, template_problems
+from notebook_template import METADATA_KEY, NOTEBOOK_NAME, format_duration, template_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -61,6 +61,16 @@ def test_no_absolute_paths(notebook):
 def test_size_is_bounded(notebook):
     path, _ = notebook
     assert path.stat().st_size < MAX_BYTES
+
+
+def test_readme_shows_the_measured_cpu_run_time(notebook):
+    path, nb = notebook
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines()
+            if f"(notebooks/{path.name})" in line and line.startswith("|")]
+    assert len(rows) == 1, f"README's table needs one row for {path.name}"
+    measured = format_duration(nb.metadata[METADATA_KEY]["wall_time_s"])
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[-2] == measured, f"README: {cells[-2]!r} for the cpu run; metadata: {measured!r}"
 
 
 def test_readme_and_welcome_list_every_notebook():

@@ -96,12 +96,33 @@ def test_lstm_backward_passes_a_gradient_check(rng):
         assert rn.relative_error(grads[name], rn.numerical_gradient(loss, array)) < 1e-7, name
 
 
-def test_lstm_cell_state_path_is_scaled_by_the_forget_gate(rng):
+def test_no_loss_no_gradient(rng):
     p = rn.LSTMParams.random(2, 3, rng)
     x = rng.normal(size=(1, 4, 2))
     hs, cache = rn.lstm_forward(x, np.zeros((1, 3)), np.zeros((1, 3)), p)
     g = rn.lstm_backward(np.zeros_like(hs), cache)
     assert np.all(g["W"] == 0) and np.all(g["c0"] == 0)
+
+
+def test_gradient_of_the_final_cell_state(rng):
+    p = rn.LSTMParams.random(2, 3, rng)
+    x = rng.normal(size=(2, 5, 2))
+    h0, c0 = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    v = rng.normal(size=(2, 3))
+
+    def loss():
+        return float(np.sum(v * rn.lstm_forward(x, h0, c0, p)[1]["c"][:, -1]))
+
+    hs, cache = rn.lstm_forward(x, h0, c0, p)
+    g = rn.lstm_backward(np.zeros_like(hs), cache, dc_last=v)
+    for name, array in [("c0", c0), ("U", p.U), ("x", x)]:
+        assert rn.relative_error(g[name], rn.numerical_gradient(loss, array)) < 1e-7, name
+    # With U = 0 the gates do not see h, so only the cell-state path connects c_0 and c_T:
+    # dc_T/dc_0 is exactly the product of the forget gates.
+    p.U[:] = 0
+    hs, cache = rn.lstm_forward(x, h0, c0, p)
+    g = rn.lstm_backward(np.zeros_like(hs), cache, dc_last=v)
+    np.testing.assert_allclose(g["c0"], v * np.prod(cache["f"], axis=1))
 
 
 def test_lstm_matches_keras():

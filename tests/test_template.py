@@ -3,11 +3,18 @@ import pytest
 from notebook_template import (
     badge,
     colab_url,
+    format_duration,
     new_notebook,
     repository_url,
     setup_cell_source,
     template_problems,
 )
+
+
+def test_format_duration():
+    assert format_duration(4.4) == "4 s"
+    assert format_duration(59.6) == "1 min 00 s"
+    assert format_duration(185) == "3 min 05 s"
 
 
 def test_colab_badge_points_at_the_notebook_itself():

@@ -26,7 +26,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebook_template import KERNELSPEC, METADATA_KEY  # noqa: E402
+from notebook_template import KERNELSPEC, METADATA_KEY, format_duration  # noqa: E402
 
 PROFILES = ("smoke", "cpu", "gpu")
 
@@ -43,12 +43,12 @@ class CurrentEnvKernelManager(KernelManager):
         )
 
 
-def execute(path: Path, profile: str, timeout: int) -> float:
+def execute(path: Path, profile: str, timeout: int, dry_run: bool = False) -> float:
     nb = nbformat.read(path, as_version=4)
     os.environ["COURSE_PROFILE"] = profile
     client = NotebookClient(
         nb,
-        km=CurrentEnvKernelManager(),
+        kernel_manager_class=CurrentEnvKernelManager,  # owned by the client: shut down after
         timeout=timeout,
         resources={"metadata": {"path": str(path.parent)}},
         extra_arguments=["--IPKernelApp.capture_fd_output=False"],
@@ -56,6 +56,8 @@ def execute(path: Path, profile: str, timeout: int) -> float:
     started = time.perf_counter()
     client.execute()
     wall = time.perf_counter() - started
+    if dry_run:
+        return wall
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata[METADATA_KEY] = {
         "profile": profile,
@@ -72,17 +74,19 @@ def main() -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--profile", choices=PROFILES, default="cpu")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="run and time the notebooks, but do not store anything")
     args = parser.parse_args()
     failed = []
     for path in args.notebooks:
         print(f"{path} ({args.profile}) ...", flush=True)
         try:
-            wall = execute(path, args.profile, args.timeout)
+            wall = execute(path, args.profile, args.timeout, args.dry_run)
         except Exception as err:  # report every notebook, then fail
             print(f"  FAILED: {type(err).__name__}: {str(err)[-2000:]}", flush=True)
             failed.append(path)
             continue
-        print(f"  ok in {wall:.1f} s", flush=True)
+        print(f"  ok in {format_duration(wall)}", flush=True)
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(map(str, failed))}", file=sys.stderr)
         return 1

@@ -28,6 +28,12 @@ METADATA_KEY = "lstm_course"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
+def format_duration(seconds: float) -> str:
+    """Run times as the README shows them: '42 s', '3 min 05 s'."""
+    seconds = round(seconds)
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
 def repository_url() -> str:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     return project["urls"]["Repository"].rstrip("/")

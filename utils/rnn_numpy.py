@@ -23,8 +23,9 @@ import numpy as np
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    # Written to avoid overflow warnings for large negative z.
-    return np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
+    """The logistic function, without overflow warnings for large negative z."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _check_sequence(x: np.ndarray, n_inputs: int) -> None:
@@ -49,7 +50,7 @@ class RNNParams:
     @classmethod
     def random(cls, n_inputs: int, n_units: int, rng: np.random.Generator,
                spectral_radius: float | None = None, dtype=np.float64) -> RNNParams:
-        """Glorot-uniform input kernel, Gaussian recurrent kernel (optionally rescaled), zero bias."""
+        """Glorot-uniform input kernel, Gaussian recurrent kernel (optionally rescaled)."""
         limit = np.sqrt(6 / (n_inputs + n_units))
         W = rng.uniform(-limit, limit, (n_inputs, n_units))
         U = rng.normal(0, 1 / np.sqrt(n_units), (n_units, n_units))
@@ -159,8 +160,13 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
     return stacked["h"], {"x": x, "h0": h0, "c0": c0, "params": p, **stacked}
 
 
-def lstm_backward(dhs: np.ndarray, cache: dict) -> dict[str, np.ndarray]:
-    """BPTT for `lstm_forward`: dL/dW, dU, db, dx, dh0, dc0, and the totals dL/dh_t and dL/dc_t."""
+def lstm_backward(
+    dhs: np.ndarray, cache: dict, dc_last: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """BPTT for `lstm_forward`: dL/dW, dU, db, dx, dh0, dc0, and the totals dL/dh_t and dL/dc_t.
+
+    ``dc_last`` is dL/dc_T when the loss also looks at the final cell state (notebook 03).
+    """
     x, p = cache["x"], cache["params"]
     i, f, g, o, cs, hs = (cache[k] for k in ("i", "f", "g", "o", "c", "h"))
     h_prev_all = np.concatenate([cache["h0"][:, None], hs[:, :-1]], axis=1)
@@ -168,7 +174,7 @@ def lstm_backward(dhs: np.ndarray, cache: dict) -> dict[str, np.ndarray]:
     grads = {"W": np.zeros_like(p.W), "U": np.zeros_like(p.U), "b": np.zeros_like(p.b),
              "x": np.zeros_like(x), "dh": np.zeros_like(hs), "dc": np.zeros_like(cs)}
     dh_next = np.zeros_like(hs[:, 0])
-    dc_next = np.zeros_like(cs[:, 0])
+    dc_next = np.zeros_like(cs[:, 0]) if dc_last is None else dc_last
     for t in reversed(range(x.shape[1])):
         dh = dhs[:, t] + dh_next
         tanh_c = np.tanh(cs[:, t])
@@ -197,8 +203,10 @@ def lstm_backward(dhs: np.ndarray, cache: dict) -> dict[str, np.ndarray]:
 # Gradient checking
 
 
-def numerical_gradient(loss: Callable[[], float], array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central finite differences of ``loss()`` with respect to every entry of ``array`` (in place)."""
+def numerical_gradient(
+    loss: Callable[[], float], array: np.ndarray, eps: float = 1e-6
+) -> np.ndarray:
+    """Central differences of ``loss()`` for every entry of ``array`` (perturbed in place)."""
     if array.dtype != np.float64:
         raise TypeError(f"gradient checks need float64 arrays, got {array.dtype}")
     grad = np.zeros_like(array)

@@ -1,0 +1,58 @@
+"""Training on a stream of freshly generated data, as the synthetic-task notebooks do.
+
+A generator such as `tasks.adding_problem` can make unlimited data, so the models never see the
+same sequence twice and cannot memorise a training set. `train_on_stream` trains ``chunk`` steps
+at a time on new data, evaluates after each chunk, and stops early when asked to.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class StreamRun:
+    curve: np.ndarray  # rows of (training steps so far, score after them)
+    seconds: float
+
+    @property
+    def steps(self) -> int:
+        return int(self.curve[-1, 0])
+
+    @property
+    def final(self) -> float:
+        return float(self.curve[-1, 1])
+
+
+def train_on_stream(
+    model,
+    make_data: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+    max_steps: int,
+    batch_size: int,
+    evaluate: Callable[[object], float],
+    chunk: int = 100,
+    stop: Callable[[float], bool] | None = None,
+) -> StreamRun:
+    """Fit a compiled Keras model on ``make_data(n, seed)``, ``chunk`` steps (batches) at a time.
+
+    Chunk k uses seed ``k * chunk`` (so every model trained with the same arguments sees the same
+    data), then ``evaluate(model)`` gives the score recorded in the curve; training stops after
+    ``max_steps`` steps or as soon as ``stop(score)`` is true.
+    """
+    for name, value in (("max_steps", max_steps), ("batch_size", batch_size), ("chunk", chunk)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    curve, started = [], time.perf_counter()
+    for done in range(0, max_steps, chunk):
+        steps = min(chunk, max_steps - done)
+        x, y = make_data(steps * batch_size, done)
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
+        score = float(evaluate(model))
+        curve.append((done + steps, score))
+        if stop is not None and stop(score):
+            break
+    return StreamRun(np.array(curve), time.perf_counter() - started)
