@@ -17,9 +17,13 @@ def _ids(paths):
     return [p.name for p in paths]
 
 
-def test_there_are_notebooks_numbered_from_00():
+def test_notebooks_are_numbered_as_in_the_course_map():
     numbers = [int(NOTEBOOK_NAME.match(p.name).group(1)) for p in NOTEBOOKS]
-    assert numbers and numbers == list(range(len(numbers))), numbers
+    assert numbers[0] == 0 and len(set(numbers)) == len(numbers), numbers
+    welcome = nbformat.read(ROOT / "notebooks" / "00_welcome.ipynb", as_version=4)
+    course_map = "\n".join(c.source for c in welcome.cells if c.cell_type == "markdown")
+    for path in NOTEBOOKS:
+        assert f"| {path.name[:2]} | `{path.name}` |" in course_map, f"{path.name} not in the map"
 
 
 @pytest.fixture(params=NOTEBOOKS, ids=_ids(NOTEBOOKS))

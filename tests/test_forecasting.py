@@ -1,0 +1,184 @@
+import os
+
+import numpy as np
+import pytest
+
+from utils import datasets
+from utils import forecasting as fc
+
+
+def test_random_walk_is_seeded_and_has_the_drift():
+    a = fc.random_walk(5000, seed=1, drift=0.1, volatility=0.5)
+    np.testing.assert_array_equal(a, fc.random_walk(5000, seed=1, drift=0.1, volatility=0.5))
+    assert not np.array_equal(a, fc.random_walk(5000, seed=2, drift=0.1, volatility=0.5))
+    steps = np.diff(a)
+    assert a[0] == 100.0 and len(a) == 5000
+    assert steps.mean() == pytest.approx(0.1, abs=0.03)
+    assert steps.std() == pytest.approx(0.5, rel=0.05)
+
+
+@pytest.mark.parametrize("kwargs", [dict(n=0, seed=0), dict(n=10, seed=0, volatility=0)])
+def test_random_walk_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        fc.random_walk(**kwargs)
+
+
+def test_chronological_split_covers_everything_in_order():
+    split = fc.chronological_split(1000, validation=0.2, test=0.1)
+    assert (split.val_start, split.test_start, split.n) == (700, 900, 1000)
+    spans = list(split.spans().values())
+    assert spans == [(0, 700), (700, 900), (900, 1000)]
+
+
+@pytest.mark.parametrize("args", [(2,), (100, 0.5, 0.5), (100, 0.0, 0.2), (100, 0.2, -0.1)])
+def test_split_bad_arguments(args):
+    with pytest.raises(ValueError):
+        fc.chronological_split(*args)
+
+
+def test_scaler_uses_the_training_span_only():
+    series = np.concatenate([np.full(70, 1.0), np.full(30, 100.0)])
+    series[:70] += np.linspace(-1, 1, 70)
+    split = fc.chronological_split(100, validation=0.15, test=0.15)
+    scaler = fc.Scaler.fit(series, split)
+    assert scaler.fitted_on == (0, 70)
+    assert scaler.mean == pytest.approx(series[:70].mean())
+    assert scaler.std == pytest.approx(series[:70].std())
+    np.testing.assert_allclose(scaler.inverse(scaler.transform(series)), series)
+    with pytest.raises(ValueError, match="constant"):
+        fc.Scaler.fit(np.ones(100), split)
+
+
+def test_windows_alignment():
+    series = np.arange(20.0)
+    w = fc.make_windows(series, window=3, horizon=2, start=10, stop=20)
+    # the first forecast origin is 10: inputs 7, 8, 9 (before the span), targets 10, 11
+    np.testing.assert_array_equal(w.x[0], [7, 8, 9])
+    np.testing.assert_array_equal(w.y[0], [10, 11])
+    np.testing.assert_array_equal(w.origins, np.arange(10, 19))
+    np.testing.assert_array_equal(w.y[-1], [18, 19])  # no target beyond the span
+    assert w.x.shape == (9, 3) and w.y.shape == (9, 2)
+    assert np.all(w.x[:, -1] == w.origins - 1) and np.all(w.y[:, 0] == w.origins)
+
+
+def test_windows_match_keras_timeseries_dataset():
+    keras = pytest.importorskip("keras")
+    series = np.arange(30.0)
+    w = fc.make_windows(series, window=5, horizon=1, start=0, stop=30)
+    dataset = keras.utils.timeseries_dataset_from_array(
+        series[:-1], targets=series[5:], sequence_length=5, batch_size=100, shuffle=False
+    )
+    x, y = next(iter(dataset))
+    np.testing.assert_array_equal(np.asarray(x), w.x)
+    np.testing.assert_array_equal(np.asarray(y), w.y[:, 0])
+
+
+def test_windows_never_leak_across_spans():
+    series = np.arange(100.0)
+    split = fc.chronological_split(100)
+    train = fc.make_windows(series, 10, 3, 0, split.val_start)
+    val = fc.make_windows(series, 10, 3, split.val_start, split.test_start)
+    assert train.y.max() < split.val_start  # training targets stay in the training span
+    assert val.y.min() >= split.val_start and val.y.max() < split.test_start
+
+
+@pytest.mark.parametrize(
+    "args", [(8, 3, 0, 10), (0, 1, 0, 10), (3, 0, 0, 10), (3, 1, 8, 5), (3, 1, 0, 11)]
+)
+def test_windows_bad_arguments(args):
+    with pytest.raises(ValueError):
+        fc.make_windows(np.arange(10.0), *args[:2], start=args[2], stop=args[3])
+
+
+def test_changes_round_trip_and_zero_change_is_persistence():
+    series = np.linspace(50, 80, 40) + np.sin(np.arange(40))
+    w = fc.make_windows(series, window=5, horizon=3, start=5, stop=40)
+    x, y = fc.changes_from_last(w, scale=2.0)
+    assert np.all(x[:, -1] == 0)
+    np.testing.assert_allclose(fc.forecast_from_changes(y, w, 2.0), w.y)
+    np.testing.assert_array_equal(fc.forecast_from_changes(np.zeros_like(y), w, 2.0),
+                                  fc.persistence(w))
+    with pytest.raises(ValueError):
+        fc.changes_from_last(w, scale=0.0)
+
+
+def test_baselines():
+    series = np.array([0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23], dtype=float)
+    w = fc.make_windows(series, window=4, horizon=3, start=4, stop=12)
+    np.testing.assert_array_equal(fc.persistence(w)[0], [3, 3, 3])
+    np.testing.assert_array_equal(fc.seasonal_naive(series, w, season=4)[0], [0, 1, 2])
+    np.testing.assert_array_equal(fc.seasonal_naive(series, w, season=2)[0], [2, 3, 2])
+    with pytest.raises(ValueError, match="before the start"):
+        fc.seasonal_naive(series, w, season=6)
+
+
+def test_linear_ar_recovers_a_linear_process():
+    rng = np.random.default_rng(0)
+    series = np.zeros(3000)
+    for t in range(2, 3000):
+        series[t] = 0.6 * series[t - 1] - 0.2 * series[t - 2] + 1.0 + rng.normal()
+    w = fc.make_windows(series, window=2, horizon=1, start=100, stop=3000)
+    ar = fc.LinearAR.fit(w)
+    np.testing.assert_allclose(ar.coefficients[:, 0], [-0.2, 0.6, 1.0], atol=0.06)
+    assert fc.mae(w.y, ar.predict(w)) == pytest.approx(np.sqrt(2 / np.pi), rel=0.05)  # the noise
+
+
+def test_metrics():
+    truth = np.array([[1.0, 2.0], [3.0, 4.0]])
+    forecast = np.array([[2.0, 2.0], [3.0, 1.0]])
+    assert fc.mae(truth, forecast) == 1.0
+    np.testing.assert_allclose(fc.mae(truth, forecast, axis=0), [0.5, 1.5])
+    assert fc.rmse(truth, forecast) == pytest.approx(np.sqrt(10 / 4))
+
+
+def test_diebold_mariano_detects_a_better_forecast_and_not_a_tie():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=2000)
+    better, worse = noise, noise + rng.normal(scale=0.5, size=2000)
+    statistic, p = fc.diebold_mariano(better, worse)
+    assert statistic < 0 and p < 1e-6
+    statistic, p = fc.diebold_mariano(rng.normal(size=2000), rng.normal(size=2000))
+    assert p > 0.01
+    assert fc.diebold_mariano(noise, noise) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        fc.diebold_mariano(noise[:10], noise[:11])
+    with pytest.raises(ValueError):
+        fc.diebold_mariano(noise[:5], noise[:5], horizon=3)
+
+
+def test_diebold_mariano_false_alarms_are_rare():
+    rng = np.random.default_rng(1)
+    p_values = [fc.diebold_mariano(rng.normal(size=300), rng.normal(size=300))[1]
+                for _ in range(400)]
+    assert 0.02 < np.mean(np.array(p_values) < 0.05) < 0.09
+
+
+def test_residual_intervals_reach_their_coverage():
+    rng = np.random.default_rng(0)
+    residuals = rng.normal(size=(5000, 2)) * [1.0, 3.0]
+    lower, upper = fc.residual_interval(residuals, coverage=0.8)
+    np.testing.assert_allclose(upper, [1.28, 3 * 1.28], rtol=0.05)
+    truth = rng.normal(size=(5000, 2)) * [1.0, 3.0]
+    coverage = fc.interval_coverage(truth, np.zeros((5000, 2)), lower, upper)
+    np.testing.assert_allclose(coverage, 0.8, atol=0.02)
+    with pytest.raises(ValueError):
+        fc.residual_interval(residuals, coverage=1.0)
+
+
+@pytest.mark.skipif(not os.environ.get(datasets.MIRROR_ENV), reason="needs the data mirror")
+def test_registered_series_load(tmp_path, monkeypatch):
+    monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path))
+    dates, values = fc.load_series("sunspots")
+    assert (len(dates), dates[0], dates[-1]) == (2820, "1749-01", "1983-12")
+    assert values.min() >= 0 and values[0] == 58.0
+    dates, values = fc.load_series("melbourne-temperatures")
+    assert (len(dates), dates[0], values[0]) == (3650, "1981-01-01", 20.7)
+
+
+def test_load_series_rejects_a_text_corpus(tmp_path, monkeypatch):
+    mirror = os.environ.get(datasets.MIRROR_ENV)
+    if not mirror:
+        pytest.skip("needs the data mirror")
+    monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match="not a two-column"):
+        fc.load_series("tinyshakespeare")
