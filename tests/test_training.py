@@ -60,5 +60,5 @@ def test_learns_with_a_real_keras_model():
 @pytest.mark.parametrize("kwargs", [dict(max_steps=0), dict(batch_size=0), dict(chunk=-1)])
 def test_bad_arguments(kwargs):
     args = dict(max_steps=10, batch_size=2, chunk=5) | kwargs
-    with pytest.raises(ValueError, match="must be a positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         train_on_stream(RecordingModel(), lambda n, s: (None, None), evaluate=lambda m: 0, **args)

@@ -17,13 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import datasets
-
-
-def _check_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
+from .checks import integer_at_least
 
 # ----------------------------------------------------------------------------------------------
 # Series
@@ -45,7 +39,7 @@ def random_walk(n: int, seed: int, drift: float = 0.05, volatility: float = 1.0,
                 start: float = 100.0) -> np.ndarray:
     """A random walk with drift, ``x_t = x_{t-1} + drift + volatility * noise``: a stand-in for a
     stock price, whose best forecast of tomorrow is today's value plus the drift."""
-    n = _check_int("n", n)
+    n = integer_at_least("n", n)
     if volatility <= 0:
         raise ValueError(f"volatility must be positive, got {volatility!r}")
     steps = drift + volatility * np.random.default_rng(seed).standard_normal(n - 1)
@@ -72,7 +66,7 @@ class Split:
 
 def chronological_split(n: int, validation: float = 0.15, test: float = 0.15) -> Split:
     """Split ``n`` time steps in time order: the past trains, the future tests. Never shuffled."""
-    n = _check_int("n", n, minimum=3)
+    n = integer_at_least("n", n, minimum=3)
     if not (0 < validation < 1 and 0 < test < 1 and validation + test < 1):
         raise ValueError(f"validation and test must be fractions with a sum below 1, got "
                          f"{validation!r} and {test!r}")
@@ -129,7 +123,7 @@ def make_windows(series: np.ndarray, window: int, horizon: int, start: int, stop
     Inputs may reach back before ``start`` (the past is known), never past the origin.
     """
     series = np.asarray(series)
-    window, horizon = _check_int("window", window), _check_int("horizon", horizon)
+    window, horizon = integer_at_least("window", window), integer_at_least("horizon", horizon)
     if not 0 <= start <= stop <= len(series):
         raise ValueError(f"need 0 <= start <= stop <= {len(series)}, got start={start}, "
                          f"stop={stop}")
@@ -172,7 +166,7 @@ def persistence(windows: Windows) -> np.ndarray:
 
 def seasonal_naive(series: np.ndarray, windows: Windows, season: int) -> np.ndarray:
     """Each step equals the value one season earlier (falls back to older seasons as needed)."""
-    season = _check_int("season", season)
+    season = integer_at_least("season", season)
     series = np.asarray(series)
     horizon = windows.y.shape[1]
     forecasts = np.empty(windows.y.shape, dtype=np.float64)
@@ -225,7 +219,7 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, horizon: int = 1
     a, b = np.asarray(errors_a, dtype=np.float64), np.asarray(errors_b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"need two 1-D error series of equal length, got {a.shape} and {b.shape}")
-    horizon = _check_int("horizon", horizon)
+    horizon = integer_at_least("horizon", horizon)
     if len(a) < 2 * horizon + 1:
         raise ValueError(f"{len(a)} errors are too few for a test at horizon {horizon}")
     d = np.abs(a) ** power - np.abs(b) ** power

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import integer_at_least
+
 # Variance of the sum of two independent Uniform(0, 1) values: the test MSE of a model that always
 # predicts the mean (1.0). A model has learned the adding problem when it beats this clearly.
 ADDING_BASELINE_MSE = 2 / 12
-
-
-def _check_positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def adding_problem(n: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -27,8 +23,8 @@ def adding_problem(n: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarr
     the first half and one in the second half. The target is the sum of the two marked values, so
     the network must find and remember the first one for up to ``length`` steps.
     """
-    n = _check_positive_int("n", n)
-    length = _check_positive_int("length", length, minimum=2)
+    n = integer_at_least("n", n)
+    length = integer_at_least("length", length, minimum=2)
     rng = np.random.default_rng(seed)
     values = rng.random((n, length), dtype=np.float64).astype(np.float32)
     half = length // 2
@@ -54,10 +50,10 @@ def copy_task(
     of shape (n, n_copy + delay + n_copy). A model that only learns the blanks and guesses the
     symbols scores chance (1 / n_symbols) on them.
     """
-    n = _check_positive_int("n", n)
-    delay = _check_positive_int("delay", delay)
-    n_symbols = _check_positive_int("n_symbols", n_symbols, minimum=2)
-    n_copy = _check_positive_int("n_copy", n_copy)
+    n = integer_at_least("n", n)
+    delay = integer_at_least("delay", delay)
+    n_symbols = integer_at_least("n_symbols", n_symbols, minimum=2)
+    n_copy = integer_at_least("n_copy", n_copy)
     rng = np.random.default_rng(seed)
     length = n_copy + delay + n_copy
     symbols = rng.integers(1, n_symbols + 1, size=(n, n_copy))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import integer_at_least
+
 
 @dataclass
 class StreamRun:
@@ -43,9 +45,9 @@ def train_on_stream(
     data), then ``evaluate(model)`` gives the score recorded in the curve; training stops after
     ``max_steps`` steps or as soon as ``stop(score)`` is true.
     """
-    for name, value in (("max_steps", max_steps), ("batch_size", batch_size), ("chunk", chunk)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    max_steps = integer_at_least("max_steps", max_steps)
+    batch_size = integer_at_least("batch_size", batch_size)
+    chunk = integer_at_least("chunk", chunk)
     curve, started = [], time.perf_counter()
     for done in range(0, max_steps, chunk):
         steps = min(chunk, max_steps - done)
