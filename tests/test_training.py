@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from utils import tasks
-from utils.training import train_on_stream
+from utils.training import train_on_adding, train_on_stream
 
 
 class RecordingModel:
@@ -45,16 +45,34 @@ def test_same_arguments_same_data():
     assert a.batches == b.batches
 
 
-def test_learns_with_a_real_keras_model():
+def _small_lstm():
     keras = pytest.importorskip("keras")
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(8), keras.layers.Dense(1)])
     model.compile(keras.optimizers.Adam(1e-2), loss="mse")
+    return model
+
+
+def test_learns_with_a_real_keras_model():
+    model = _small_lstm()
     x_test, y_test = tasks.adding_problem(200, 5, seed=99)
     run = train_on_stream(model, lambda n, seed: tasks.adding_problem(n, 5, seed),
                           max_steps=300, batch_size=32,
                           evaluate=lambda m: m.evaluate(x_test, y_test, verbose=0))
     assert run.final < tasks.ADDING_BASELINE_MSE / 2  # T=5 is easy
+
+
+def test_train_on_adding_scores_held_out_mse_and_stops_early():
+    model = _small_lstm()
+    run = train_on_adding(model, 5, max_steps=2000, batch_size=32, stop_below=0.05)
+    assert run.final < 0.05 and run.steps < 2000
+    x_test, y_test = tasks.adding_problem(1000, 5, seed=1_000_000)
+    assert model.evaluate(x_test, y_test, verbose=0) == pytest.approx(run.final)
+
+
+def test_train_on_adding_refuses_a_test_seed_that_is_trained_on():
+    with pytest.raises(ValueError, match="seed of a training chunk"):
+        train_on_adding(None, 5, max_steps=1500, test_seed=1000)
 
 
 @pytest.mark.parametrize("kwargs", [dict(max_steps=0), dict(batch_size=0), dict(chunk=-1)])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import tasks
 from .checks import integer_at_least
 
 
@@ -58,3 +59,34 @@ def train_on_stream(
         if stop is not None and stop(score):
             break
     return StreamRun(np.array(curve), time.perf_counter() - started)
+
+
+def train_on_adding(
+    model,
+    length: int,
+    max_steps: int,
+    batch_size: int = 64,
+    stop_below: float | None = None,
+    test_size: int = 1000,
+    test_seed: int = 1_000_000,
+) -> StreamRun:
+    """`train_on_stream` on the adding problem; the score is the MSE on held-out sequences.
+
+    The held-out set is drawn with ``test_seed``, which must not be one of the training chunks'
+    seeds (0, 100, 200, ...), so no test sequence is ever trained on. Training stops early once
+    the MSE is below ``stop_below``.
+    """
+    chunk = 100
+    if test_seed < max_steps and test_seed % chunk == 0:
+        raise ValueError(f"test_seed {test_seed} is also the seed of a training chunk; "
+                         f"use one that is not a multiple of {chunk} below max_steps")
+    x_test, y_test = tasks.adding_problem(test_size, length, seed=test_seed)
+    return train_on_stream(
+        model,
+        lambda n, seed: tasks.adding_problem(n, length, seed),
+        max_steps=max_steps,
+        batch_size=batch_size,
+        evaluate=lambda m: m.evaluate(x_test, y_test, verbose=0),
+        chunk=chunk,
+        stop=None if stop_below is None else (lambda mse: mse < stop_below),
+    )
