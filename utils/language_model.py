@@ -1,0 +1,254 @@
+"""The course's LSTM language model: build it, measure perplexity, train it so a run can resume,
+and run it one token at a time for generation.
+
+The model maps token ids [batch, time] to next-token logits [batch, time, vocab]:
+embedding -> recurrent layers (returning sequences) -> a ReLU dense layer -> logits. The book's
+bigram model is ``build_model(705, 96, (512, 256), 1024)``.
+
+`step_function` reuses the trained layers' cells to advance the model by one token with explicit
+states, so generating a token costs one step, not a pass over the whole prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from .checks import integer_at_least
+
+CHECKPOINT_ENV = "COURSE_CHECKPOINTS"
+RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+
+
+def build_model(
+    vocab_size: int,
+    embedding_dim: int = 96,
+    units: Sequence[int] = (512, 256),
+    dense_units: int | None = 1024,
+    dropout: float = 0.0,
+    recurrent: str | Callable[[int], keras.layers.Layer] = "lstm",
+    name: str = "language_model",
+) -> keras.Model:
+    """Embedding, one recurrent layer per entry of `units`, an optional ReLU layer, logits.
+
+    `recurrent` is ``"lstm"``, ``"gru"`` or a function ``units -> layer`` (for example
+    ``lambda n: keras.layers.RNN(PeepholeLSTMCell(n), return_sequences=True)``); its layers must
+    return sequences and expose their cell as ``.cell``. `dropout` is applied to the outputs of
+    every recurrent layer (not inside the recurrence, which would rule out the cuDNN kernel).
+    """
+    integer_at_least("vocab_size", vocab_size, 2)
+    integer_at_least("embedding_dim", embedding_dim, 1)
+    if not units:
+        raise ValueError("units must name at least one recurrent layer, e.g. (256,)")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if isinstance(recurrent, str):
+        if recurrent not in RECURRENT:
+            raise ValueError(f"unknown recurrent layer {recurrent!r}; choose {sorted(RECURRENT)}")
+        layer_class = RECURRENT[recurrent]
+
+        def make(n, i):
+            return layer_class(n, return_sequences=True, name=f"{recurrent}_{i}")
+    else:
+        def make(n, i):
+            return recurrent(n)
+
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(tokens)
+    for i, n in enumerate(units, start=1):
+        integer_at_least("units", n, 1)
+        x = make(n, i)(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+    if dense_units:
+        x = keras.layers.Dense(dense_units, activation="relu", name="hidden")(x)
+    logits = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
+    return keras.Model(tokens, logits, name=name)
+
+
+def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's recurrent layers, in order (every layer that has a `.cell`)."""
+    return [layer for layer in model.layers if hasattr(layer, "cell")]
+
+
+def _state_sizes(cell) -> list[int]:
+    size = cell.state_size
+    return list(size) if isinstance(size, list | tuple) else [size]
+
+
+def initial_state(model: keras.Model, batch_size: int = 1) -> tuple:
+    """Zero states for `step_function`: (h, c) per LSTM layer, (h,) per GRU layer, flattened."""
+    integer_at_least("batch_size", batch_size, 1)
+    return tuple(
+        keras.ops.zeros((batch_size, n))
+        for layer in recurrent_layers(model)
+        for n in _state_sizes(layer.cell)
+    )
+
+
+def step_function(model: keras.Model, forbidden_ids: Sequence[int] = ()):
+    """``step(tokens [batch], state) -> (log_probs [batch, vocab], state)`` for `utils.decoding`.
+
+    It calls the trained layers' cells directly (same weights, no copy), one token at a time.
+    `forbidden_ids` (e.g. the unknown token) get probability 0 and the rest is renormalised.
+    """
+    layers = {layer.name: layer for layer in model.layers}
+    cells = [layer.cell for layer in recurrent_layers(model)]
+    sizes = [len(_state_sizes(cell)) for cell in cells]
+    after = [
+        layer for layer in model.layers[model.layers.index(recurrent_layers(model)[-1]) + 1 :]
+        if isinstance(layer, keras.layers.Dense)
+    ]
+    embedding = layers["embedding"]
+    vocab_size = after[-1].units
+    forbid = None
+    if forbidden_ids:
+        for i in forbidden_ids:
+            if not 0 <= int(i) < vocab_size:
+                raise ValueError(f"forbidden id {i} outside the vocabulary [0, {vocab_size})")
+        mask = [0.0] * vocab_size
+        for i in forbidden_ids:
+            mask[int(i)] = -1e9
+        forbid = keras.ops.convert_to_tensor(mask)
+
+    def step(tokens, state):
+        x = embedding(tokens)
+        new_state, offset = [], 0
+        for cell, n in zip(cells, sizes, strict=True):
+            own = list(state[offset : offset + n])
+            offset += n
+            x, cell_state = cell(x, own if n > 1 else own[0], training=False)
+            cell_state = cell_state if isinstance(cell_state, list | tuple) else [cell_state]
+            new_state.extend(cell_state)
+        for dense in after:
+            x = dense(x)
+        logits = keras.ops.cast(x, "float32")
+        if forbid is not None:
+            logits = logits + forbid
+        return keras.ops.log_softmax(logits, axis=-1), tuple(new_state)
+
+    return step
+
+
+class Perplexity(keras.metrics.Metric):
+    """exp(mean next-token cross-entropy), accumulated over every token of an epoch."""
+
+    def __init__(self, name: str = "perplexity", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        loss = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        self.total.assign_add(keras.ops.sum(keras.ops.cast(loss, "float32")))
+        self.count.assign_add(keras.ops.cast(keras.ops.size(loss), "float32"))
+
+    def result(self):
+        return keras.ops.exp(self.total / keras.ops.maximum(self.count, 1.0))
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+
+def compile_model(model: keras.Model, learning_rate: float = 2e-3, clipnorm: float = 1.0):
+    """Adam with gradient clipping, cross-entropy on logits, and perplexity as the metric."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[Perplexity()],
+    )
+    return model
+
+
+def bits_per_character(perplexity: float, characters_per_token: float) -> float:
+    """A per-token perplexity as bits per character: log2(perplexity) / characters per token."""
+    if perplexity < 1:
+        raise ValueError(f"a perplexity is at least 1, got {perplexity}")
+    if characters_per_token <= 0:
+        raise ValueError(f"characters_per_token must be positive, got {characters_per_token}")
+    return math.log2(perplexity) / characters_per_token
+
+
+def checkpoint_dir(*parts: str) -> Path:
+    """Where trained models live: $COURSE_CHECKPOINTS, else the checkout's checkpoints/, else
+    ~/.cache/lstm-course/checkpoints; `parts` name a subfolder (created)."""
+    if os.environ.get(CHECKPOINT_ENV):
+        root = Path(os.environ[CHECKPOINT_ENV]).expanduser()
+    else:
+        checkout = Path(__file__).resolve().parent.parent
+        if (checkout / "pyproject.toml").is_file():
+            root = checkout / "checkpoints"
+        else:
+            root = Path.home() / ".cache" / "lstm-course" / "checkpoints"
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class TrainingRun:
+    history: dict[str, list[float]]
+    best_path: Path
+    epochs_run: int
+
+
+def train(
+    model: keras.Model,
+    train_data,
+    validation_data,
+    epochs: int,
+    run_dir: Path | str,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 2,
+) -> TrainingRun:
+    """`model.fit` that keeps the best model and survives interruptions.
+
+    - ``run_dir/best.keras``: the model with the lowest validation loss so far (ModelCheckpoint);
+    - ``run_dir/backup/``: the state at the end of the last finished epoch (BackupAndRestore). If
+      a run is interrupted (a Colab disconnect, a kernel restart, Ctrl-C), calling `train` again
+      with the same `run_dir` resumes from there instead of from epoch 0;
+    - ``run_dir/history.csv``: the per-epoch metrics, appended across resumed runs.
+    """
+    integer_at_least("epochs", epochs, 1)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    best = run_dir / "best.keras"
+    log = run_dir / "history.csv"
+    backup = run_dir / "backup"
+    if not backup.exists() and log.exists():
+        log.unlink()  # a finished earlier run: start a fresh log
+    epochs_seen = []
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup)),
+        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True),
+        keras.callbacks.CSVLogger(str(log), append=True),
+        keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, _: epochs_seen.append(epoch)),
+        *extra_callbacks,
+    ]
+    model.fit(train_data, validation_data=validation_data, epochs=epochs, callbacks=callbacks,
+              verbose=verbose)
+    return TrainingRun(read_history(log), best, len(epochs_seen))
+
+
+def read_history(path: Path | str) -> dict[str, list[float]]:
+    """The per-epoch metrics a CSVLogger wrote, as lists by column."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+def save_vocabulary(tokens: Sequence[str], path: Path | str) -> None:
+    Path(path).write_text(json.dumps(list(tokens), ensure_ascii=False))
+
+
+def load_vocabulary(path: Path | str) -> list[str]:
+    return json.loads(Path(path).read_text())
