@@ -8,6 +8,8 @@ last axis in the order input, forget, candidate, output (i, f, c, o).
     LSTM:  i, f, o = sigmoid(.),  g = tanh(.)   (each of x_t W + h_{t-1} U + b, one quarter)
            c_t = f * c_{t-1} + i * g
            h_t = o * tanh(c_t)
+    Peephole LSTM (forward only): as the LSTM, but i and f also see c_{t-1} and o sees c_t,
+           through element-wise weights P (notebook 05, utils.cells.PeepholeLSTMCell)
 
 Each ``*_backward`` takes the gradient of a loss with respect to every hidden state ``h_t`` (zero
 where the loss does not look) and returns the gradients of the weights, the inputs, the initial
@@ -197,6 +199,70 @@ def lstm_backward(
         dc_next = dc * f[:, t]  # the cell state's additive path: only the forget gate scales it
     grads["h0"], grads["c0"] = dh_next, dc_next
     return grads
+
+
+# ----------------------------------------------------------------------------------------------
+# Peephole LSTM (Gers & Schmidhuber 2000): the reference for utils.cells.PeepholeLSTMCell
+
+PEEPHOLE_GATES = ("input", "forget", "output")  # the rows of PeepholeLSTMParams.P
+
+
+@dataclass
+class PeepholeLSTMParams(LSTMParams):
+    P: np.ndarray  # peephole weights (3, n_units): rows input, forget, output gate
+
+    def __post_init__(self):
+        if self.P.shape != (3, self.n_units):
+            raise ValueError(f"P must have shape (3, n_units) = (3, {self.n_units}), "
+                             f"got {self.P.shape}")
+
+    @classmethod
+    def random(cls, n_inputs: int, n_units: int, rng: np.random.Generator,
+               peephole_scale: float = 0.5, **lstm_kwargs) -> PeepholeLSTMParams:
+        """`LSTMParams.random` plus peepholes drawn uniformly from +-``peephole_scale``."""
+        base = LSTMParams.random(n_inputs, n_units, rng, **lstm_kwargs)
+        P = rng.uniform(-peephole_scale, peephole_scale, (3, n_units)).astype(base.W.dtype)
+        return cls(base.W, base.U, base.b, P)
+
+    @classmethod
+    def from_keras(cls, layer) -> PeepholeLSTMParams:
+        """The weights of a built ``PeepholeLSTMCell`` or of the ``keras.layers.RNN`` around it."""
+        weights = [np.asarray(w) for w in layer.get_weights()]
+        if len(weights) != 6:
+            raise ValueError(f"expected 6 weights (kernel, recurrent kernel, bias, three "
+                             f"peepholes), got {len(weights)}")
+        W, U, b, *peepholes = weights
+        return cls(W, U, b, np.stack(peepholes))
+
+    def to_keras(self) -> list[np.ndarray]:
+        """Weights in the order ``PeepholeLSTMCell.set_weights`` expects."""
+        return [self.W, self.U, self.b, *self.P]
+
+
+def peephole_lstm_step(x_t: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray,
+                       p: PeepholeLSTMParams) -> dict[str, np.ndarray]:
+    """One peephole LSTM step: i and f also see c_{t-1}, o sees c_t (element-wise weights P)."""
+    n = p.n_units
+    z = x_t @ p.W + h_prev @ p.U + p.b
+    i = sigmoid(z[..., :n] + p.P[0] * c_prev)
+    f = sigmoid(z[..., n:2 * n] + p.P[1] * c_prev)
+    g = np.tanh(z[..., 2 * n:3 * n])
+    c = f * c_prev + i * g
+    o = sigmoid(z[..., 3 * n:] + p.P[2] * c)  # the output gate looks at the new cell state
+    h = o * np.tanh(c)
+    return {"z": z, "i": i, "f": f, "g": g, "o": o, "c": c, "h": h}
+
+
+def peephole_lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+                          p: PeepholeLSTMParams) -> tuple[np.ndarray, dict]:
+    """Hidden states (batch, time, units) and every gate at every step, as `lstm_forward`."""
+    _check_sequence(x, p.W.shape[0])
+    h, c, steps = h0, c0, []
+    for x_t in np.moveaxis(x, 1, 0):
+        steps.append(peephole_lstm_step(x_t, h, c, p))
+        h, c = steps[-1]["h"], steps[-1]["c"]
+    stacked = {k: np.stack([s[k] for s in steps], axis=1) for k in "ifgoch"}
+    return stacked["h"], {"x": x, "h0": h0, "c0": c0, "params": p, **stacked}
 
 
 # ----------------------------------------------------------------------------------------------
