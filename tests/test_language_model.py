@@ -1,0 +1,176 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from utils import language_model as lm
+
+VOCAB = 30
+
+
+def _tokens(batch=2, time=6, seed=0):
+    return np.random.default_rng(seed).integers(0, VOCAB, (batch, time)).astype("int32")
+
+
+def _run_steps(model, x, **kwargs):
+    step = lm.step_function(model, **kwargs)
+    state = lm.initial_state(model, x.shape[0])
+    outputs = []
+    for t in range(x.shape[1]):
+        log_probs, state = step(x[:, t], state)
+        outputs.append(np.asarray(log_probs))
+    return np.stack(outputs, axis=1)
+
+
+def test_build_model_shapes_and_book_parameter_count():
+    model = lm.build_model(VOCAB, 8, (16, 12), 20)
+    assert model(_tokens()).shape == (2, 6, VOCAB)
+    book = lm.build_model(705, 96, (512, 256), 1024)
+    expected = (
+        705 * 96  # embedding
+        + 4 * (512 * (96 + 512) + 512)  # LSTM 512
+        + 4 * (256 * (512 + 256) + 256)  # LSTM 256
+        + 256 * 1024 + 1024  # ReLU layer
+        + 1024 * 705 + 705  # logits
+    )
+    assert book.count_params() == expected
+
+
+@pytest.mark.parametrize("recurrent", ["lstm", "gru"])
+@pytest.mark.parametrize("dense_units", [None, 20])
+def test_step_function_equals_the_full_model(recurrent, dense_units):
+    keras.utils.set_random_seed(1)
+    model = lm.build_model(VOCAB, 8, (16, 12), dense_units, dropout=0.3, recurrent=recurrent)
+    x = _tokens()
+    full = np.asarray(keras.ops.log_softmax(model(x, training=False), axis=-1))
+    np.testing.assert_allclose(_run_steps(model, x), full, atol=1e-5)
+
+
+def test_step_function_with_a_custom_recurrent_layer():
+    def layer(n):
+        return keras.layers.RNN(keras.layers.LSTMCell(n), return_sequences=True)
+
+    model = lm.build_model(VOCAB, 8, (16,), None, recurrent=layer)
+    x = _tokens()
+    full = np.asarray(keras.ops.log_softmax(model(x), axis=-1))
+    np.testing.assert_allclose(_run_steps(model, x), full, atol=1e-5)
+
+
+def test_initial_state_has_h_and_c_per_lstm_layer():
+    model = lm.build_model(VOCAB, 8, (16, 12), None)
+    assert [tuple(s.shape) for s in lm.initial_state(model, 3)] == [(3, 16), (3, 16), (3, 12),
+                                                                     (3, 12)]
+    gru = lm.build_model(VOCAB, 8, (16,), None, recurrent="gru")
+    assert [tuple(s.shape) for s in lm.initial_state(gru, 3)] == [(3, 16)]
+
+
+def test_forbidden_ids_get_zero_probability():
+    model = lm.build_model(VOCAB, 8, (16,), None)
+    out = _run_steps(model, _tokens(), forbidden_ids=[0, 5])
+    probs = np.exp(out)
+    assert probs[..., [0, 5]].max() < 1e-30
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        lm.step_function(model, forbidden_ids=[VOCAB])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(vocab_size=1), "vocab_size"),
+        (dict(units=()), "units"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(recurrent="rnn"), "unknown recurrent"),
+    ],
+)
+def test_build_model_rejects_bad_arguments(kwargs, match):
+    args = dict(vocab_size=VOCAB, embedding_dim=8, units=(16,), dense_units=None) | kwargs
+    with pytest.raises(ValueError, match=match):
+        lm.build_model(**args)
+
+
+def test_perplexity_is_exp_of_the_mean_cross_entropy():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 5, VOCAB)).astype("float32")
+    targets = rng.integers(0, VOCAB, (2, 5))
+    metric = lm.Perplexity()
+    metric.update_state(targets[:1], logits[:1])
+    metric.update_state(targets[1:], logits[1:])
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(log_probs, targets[..., None], -1).mean()
+    assert float(metric.result()) == pytest.approx(math.exp(nll), rel=1e-5)
+    metric.reset_state()
+    assert float(metric.result()) == pytest.approx(1.0)
+
+
+def test_untrained_model_perplexity_is_about_the_vocabulary_size():
+    keras.utils.set_random_seed(0)
+    model = lm.compile_model(lm.build_model(VOCAB, 8, (16,), None))
+    x = _tokens(8, 20)
+    _, perplexity = model.evaluate(x, x, verbose=0)
+    assert VOCAB * 0.9 < perplexity < VOCAB * 1.1
+
+
+def test_bits_per_character():
+    assert lm.bits_per_character(4.0, 1) == pytest.approx(2.0)
+    assert lm.bits_per_character(16.0, 2) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="at least 1"):
+        lm.bits_per_character(0.5, 1)
+    with pytest.raises(ValueError, match="characters_per_token"):
+        lm.bits_per_character(2.0, 0)
+
+
+def _data(n=64, time=8):
+    import tensorflow as tf
+
+    x = _tokens(n, time + 1, seed=3)
+    return tf.data.Dataset.from_tensor_slices((x[:, :-1], x[:, 1:])).batch(16)
+
+
+class _StopAfter(keras.callbacks.Callback):
+    """Simulates an interruption (a disconnect) at the end of an epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_train_keeps_the_best_model_and_resumes_after_an_interruption(tmp_path):
+    data = _data()
+    keras.utils.set_random_seed(0)
+    model = lm.compile_model(lm.build_model(VOCAB, 8, (16,), None))
+    with pytest.raises(KeyboardInterrupt):
+        lm.train(model, data, data, epochs=4, run_dir=tmp_path, verbose=0,
+                 extra_callbacks=[_StopAfter(1)])
+    assert (tmp_path / "best.keras").exists() and (tmp_path / "backup").exists()
+    assert len(lm.read_history(tmp_path / "history.csv")["loss"]) == 2
+
+    fresh = lm.compile_model(lm.build_model(VOCAB, 8, (16,), None))  # a new kernel, say
+    run = lm.train(fresh, data, data, epochs=4, run_dir=tmp_path, verbose=0)
+    assert run.epochs_run == 2  # epochs 2 and 3 only
+    assert run.history["epoch"] == [0, 1, 2, 3]
+    assert not (tmp_path / "backup").exists()  # removed once training finished
+    best = keras.models.load_model(run.best_path, custom_objects={"Perplexity": lm.Perplexity})
+    assert min(run.history["val_loss"]) == pytest.approx(best.evaluate(data, verbose=0)[0],
+                                                         rel=1e-4)
+
+
+def test_train_after_a_finished_run_starts_a_fresh_log(tmp_path):
+    data = _data()
+    model = lm.compile_model(lm.build_model(VOCAB, 8, (16,), None))
+    lm.train(model, data, data, epochs=2, run_dir=tmp_path, verbose=0)
+    run = lm.train(model, data, data, epochs=1, run_dir=tmp_path, verbose=0)
+    assert run.history["epoch"] == [0]
+
+
+def test_checkpoint_dir_and_vocabulary_files(tmp_path, monkeypatch):
+    monkeypatch.setenv(lm.CHECKPOINT_ENV, str(tmp_path))
+    path = lm.checkpoint_dir("06", "cpu")
+    assert path == tmp_path / "06" / "cpu" and path.is_dir()
+    lm.save_vocabulary(["[UNK]", "ab", "é "], path / "vocab.json")
+    assert lm.load_vocabulary(path / "vocab.json") == ["[UNK]", "ab", "é "]

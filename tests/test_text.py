@@ -1,0 +1,160 @@
+import os
+
+import numpy as np
+import pytest
+
+from utils import datasets, text
+
+RAW = (
+    "\ufeffThe Project Gutenberg EBook of Tales\r\n\r\nlicense words\r\n"
+    "*** START OF THIS PROJECT GUTENBERG EBOOK TALES ***\r\n\r\n"
+    "CONTENTS:\r\n\r\n     THE GOLDEN BIRD\r\n     THE WEDDING OF MRS FOX\r\n\r\n\r\n"
+    "THE GOLDEN BIRD\r\n\r\nA certain king had a\r\nbeautiful garden.\r\n\r\n"
+    "'Good _morning_,' he said.\r\n\r\n\r\n"
+    "THE WEDDING OF MRS FOX\r\n\r\nFIRST STORY\r\n\r\nThere was once a fox.\r\n\r\n"
+    "SECOND STORY\r\n\r\nThe fox died.\r\n\r\n*****\r\n\r\nThe Brothers Grimm were born.\r\n"
+    "*** END OF THIS PROJECT GUTENBERG EBOOK TALES ***\r\nlicense again\r\n"
+)
+
+
+def test_gutenberg_body_strips_bom_crlf_header_and_license():
+    body = text.gutenberg_body(RAW.encode("utf-8"))
+    assert "\r" not in body and "\ufeff" not in body
+    assert "license" not in body and "START OF" not in body and "END OF" not in body
+    assert body == text.gutenberg_body(RAW)  # bytes or str
+
+
+def test_gutenberg_body_rejects_other_files():
+    with pytest.raises(ValueError, match="not a Project Gutenberg text"):
+        text.gutenberg_body(b"just some text")
+
+
+def test_parse_tales_splits_at_titles_and_joins_the_two_stories():
+    tales = text.parse_tales(text.gutenberg_body(RAW))
+    assert [t.title for t in tales] == ["THE GOLDEN BIRD", "THE WEDDING OF MRS FOX"]
+    assert tales[0].text == "A certain king had a beautiful garden.\n'Good morning,' he said."
+    assert tales[1].text == "First story.\nThere was once a fox.\nSecond story.\nThe fox died."
+
+
+@pytest.mark.skipif(not os.environ.get(datasets.MIRROR_ENV), reason="needs the data mirror")
+def test_grimm_tales_from_the_registered_file():
+    tales = text.grimm_tales()
+    titles = [t.title for t in tales]
+    assert len(tales) == 62 and len(set(titles)) == 62
+    assert titles[0] == "THE GOLDEN BIRD" and titles[-1] == "SNOW-WHITE AND ROSE-RED"
+    assert "FIRST STORY" not in titles and "SECOND STORY" not in titles
+    assert all(len(t.text) > 500 for t in tales)
+    everything = "".join(t.text for t in tales)
+    assert "Gutenberg" not in everything and "Hanau" not in everything and "_" not in everything
+
+
+def _tales(n):
+    return [text.Tale(f"T{i}", f"tale number {i}") for i in range(n)]
+
+
+def test_split_tales_is_a_seeded_partition_by_tale():
+    tales = _tales(20)
+    a, b = text.split_tales(tales, seed=3), text.split_tales(tales, seed=3)
+    assert a == b
+    assert (len(a.train), len(a.validation), len(a.test)) == (16, 2, 2)
+    titles = [t.title for t in a.train + a.validation + a.test]
+    assert sorted(titles) == sorted(t.title for t in tales)
+    assert text.split_tales(tales, seed=4) != a
+
+
+@pytest.mark.parametrize("fractions", [(0.5, 0.5), (0.8, 0.3, -0.1), (0.5, 0.2, 0.2)])
+def test_split_tales_rejects_bad_fractions(fractions):
+    with pytest.raises(ValueError, match="fractions"):
+        text.split_tales(_tales(10), fractions)
+
+
+def test_split_tales_needs_three_tales():
+    with pytest.raises(ValueError, match="at least 3 tales"):
+        text.split_tales(_tales(2))
+
+
+def test_join_tales_lower_cases_and_separates():
+    joined = text.join_tales([text.Tale("A", "One."), text.Tale("B", "Two.")])
+    assert joined == "one.\n\ntwo.\n\n"
+    assert text.join_tales([text.Tale("A", "One.")], lower=False) == "One.\n\n"
+
+
+def test_bigrams_and_characters():
+    assert text.bigrams("once") == ["on", "ce"]
+    assert text.bigrams("upon a") == ["up", "on", " a"]
+    assert text.bigrams("odd") == [" o", "dd"]  # odd length: a space in front
+    assert text.characters("abc") == ["a", "b", "c"]
+    assert text.tokenizer("bigram") is text.bigrams
+    with pytest.raises(ValueError, match="unknown tokenizer"):
+        text.tokenizer("word")
+
+
+def test_vocabulary_orders_by_frequency_and_round_trips():
+    tokens = list("abracadabra")
+    vocab = text.Vocabulary.from_tokens(tokens)
+    assert vocab.tokens == ["[UNK]", "a", "b", "r", "c", "d"]
+    assert vocab.size == len(vocab) == 6 and vocab.unknown_id == 0
+    ids = vocab.encode(tokens)
+    assert ids.dtype == np.int32 and vocab.decode(ids) == "abracadabra"
+    assert list(vocab.encode(["a", "z"])) == [1, 0]  # unknown -> [UNK] when encoding a corpus
+    assert len(vocab.encode([])) == 0
+
+
+def test_vocabulary_min_count_drops_rare_tokens():
+    vocab = text.Vocabulary.from_tokens(list("abracadabra"), min_count=2)
+    assert vocab.tokens == ["[UNK]", "a", "b", "r"]
+    with pytest.raises(ValueError, match="min_count"):
+        text.Vocabulary.from_tokens(["a"], min_count=0)
+
+
+def test_encode_strict_refuses_unknown_tokens_and_empty_input():
+    vocab = text.Vocabulary.from_tokens(list("abc"))
+    assert list(vocab.encode_strict(list("cab"))) == list(vocab.encode(list("cab")))
+    with pytest.raises(ValueError, match=r"not in the vocabulary.*'x'"):
+        vocab.encode_strict(list("axb"))
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        vocab.encode_strict(["[UNK]"])
+    with pytest.raises(ValueError, match="empty"):
+        vocab.encode_strict([])
+
+
+def test_vocabulary_rejects_bad_token_lists_and_ids():
+    with pytest.raises(ValueError, match="unique"):
+        text.Vocabulary(["a", "a"])
+    with pytest.raises(ValueError, match="at least one"):
+        text.Vocabulary([])
+    vocab = text.Vocabulary(["a"])
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        vocab.decode([2])
+
+
+def test_windows_give_next_token_targets_in_fixed_batches():
+    ids = np.arange(101)
+    data = text.windows(ids, seq_len=10, batch_size=3, shuffle=False)
+    batches = list(data.as_numpy_iterator())
+    assert len(batches) == 3  # 10 windows, 3 full batches of 3
+    x, y = batches[0]
+    assert x.shape == y.shape == (3, 10)
+    np.testing.assert_array_equal(x[0], np.arange(10))
+    np.testing.assert_array_equal(y[0], np.arange(1, 11))
+    np.testing.assert_array_equal(x[1], np.arange(10, 20))  # windows overlap by one id
+
+
+def test_windows_shuffle_is_seeded():
+    ids = np.arange(1001)
+
+    def first_epoch(seed):
+        return np.concatenate([x[:, 0] for x, _ in text.windows(ids, 10, 5, seed=seed)])
+
+    np.testing.assert_array_equal(first_epoch(1), first_epoch(1))
+    assert sorted(first_epoch(1)) == list(range(0, 1000, 10))
+    assert not np.array_equal(first_epoch(1), first_epoch(2))
+
+
+def test_windows_reject_too_little_data_and_bad_sizes():
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        text.windows(np.arange(50), seq_len=10, batch_size=8)
+    with pytest.raises(ValueError, match="seq_len"):
+        text.windows(np.arange(50), seq_len=0, batch_size=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        text.windows(np.arange(50), seq_len=5, batch_size=0)
