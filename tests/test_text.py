@@ -140,6 +140,12 @@ def test_windows_give_next_token_targets_in_fixed_batches():
     np.testing.assert_array_equal(x[1], np.arange(10, 20))  # windows overlap by one id
 
 
+def test_windows_for_evaluation_keep_the_last_partial_batch():
+    batches = list(text.windows(np.arange(101), 10, 3, shuffle=False, drop_remainder=False))
+    assert [len(x) for x, _ in batches] == [3, 3, 3, 1]
+    assert len(list(text.windows(np.arange(12), 10, 3, drop_remainder=False))) == 1
+
+
 def test_windows_shuffle_is_seeded():
     ids = np.arange(1001)
 

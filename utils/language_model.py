@@ -136,6 +136,7 @@ def step_function(model: keras.Model, forbidden_ids: Sequence[int] = ()):
     return step
 
 
+@keras.saving.register_keras_serializable(package="lstm_course")
 class Perplexity(keras.metrics.Metric):
     """exp(mean next-token cross-entropy), accumulated over every token of an epoch."""
 

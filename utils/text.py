@@ -219,13 +219,17 @@ class Vocabulary:
         return "".join(out)
 
 
-def windows(ids, seq_len: int, batch_size: int, shuffle: bool = True, seed: int = 0):
+def windows(
+    ids, seq_len: int, batch_size: int, shuffle: bool = True, seed: int = 0,
+    drop_remainder: bool = True,
+):
     """(input, target) windows for next-token training as a `tf.data.Dataset`.
 
     The id stream is cut into consecutive windows of ``seq_len + 1`` ids that overlap by one (so
     every id but the first is a target exactly once per epoch); input is ``window[:-1]``, target
-    ``window[1:]``. The windows are cached, shuffled each epoch (seeded), batched (dropping a
-    last partial batch so every step has the same shape) and prefetched.
+    ``window[1:]``. The windows are cached, shuffled each epoch (seeded), batched and
+    prefetched. Training drops a last partial batch so every step has the same shape; evaluation
+    keeps it (``drop_remainder=False``) so that every window counts.
     """
     import numpy as np
     import tensorflow as tf
@@ -234,7 +238,7 @@ def windows(ids, seq_len: int, batch_size: int, shuffle: bool = True, seed: int 
     integer_at_least("batch_size", batch_size, 1)
     ids = np.asarray(ids, dtype=np.int32)
     starts = np.arange(0, len(ids) - seq_len, seq_len)
-    if len(starts) < batch_size:
+    if len(starts) < (batch_size if drop_remainder else 1):
         raise ValueError(
             f"{len(ids)} ids make {len(starts)} windows of seq_len={seq_len}, fewer than one "
             f"batch of batch_size={batch_size}"
@@ -244,4 +248,4 @@ def windows(ids, seq_len: int, batch_size: int, shuffle: bool = True, seed: int 
     data = tf.data.Dataset.from_tensor_slices((cut[:, :-1], cut[:, 1:])).cache()
     if shuffle:
         data = data.shuffle(len(cut), seed=seed, reshuffle_each_iteration=True)
-    return data.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return data.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
