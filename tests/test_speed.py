@@ -1,0 +1,155 @@
+import math
+
+import numpy as np
+import pytest
+
+from utils import language_model, speed
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    # Embedding 3 -> LSTM 5 -> LSTM 4 -> Dense 6 -> Dense 11 (logits)
+    return language_model.build_model(11, embedding_dim=3, units=(5, 4), dense_units=6)
+
+
+def test_matmul_flops_per_token_counts_two_flops_per_weight(small_model):
+    counts = speed.matmul_flops_per_token(small_model)
+    assert counts == {
+        "lstm_1": 2 * 4 * 5 * (3 + 5),
+        "lstm_2": 2 * 4 * 4 * (5 + 4),
+        "hidden": 2 * 4 * 6,
+        "logits": 2 * 6 * 11,
+    }
+
+
+def test_the_book_model_costs_about_six_megaflops_per_token():
+    model = language_model.build_model(705)
+    forward = sum(speed.matmul_flops_per_token(model).values())
+    assert forward == 2 * (4 * 512 * (96 + 512) + 4 * 256 * (512 + 256) + 256 * 1024 + 1024 * 705)
+    assert 6.0e6 < forward < 6.1e6
+
+
+def test_generic_rnn_layers_are_counted_through_their_cell():
+    import keras
+
+    model = language_model.build_model(
+        7, 2, (3,), None,
+        recurrent=lambda n: keras.layers.RNN(keras.layers.LSTMCell(n), return_sequences=True),
+    )
+    counts = speed.matmul_flops_per_token(model)
+    assert sum(counts.values()) == 2 * 4 * 3 * (2 + 3) + 2 * 3 * 7
+    assert speed.recurrent_flops_per_token(model) == 2 * 3 * 4 * 3
+
+
+def test_recurrent_flops_are_the_recurrent_kernels(small_model):
+    assert speed.recurrent_flops_per_token(small_model) == 2 * 5 * 20 + 2 * 4 * 16
+
+
+def test_a_model_without_kernels_is_an_error():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Activation("relu")])
+    with pytest.raises(ValueError, match="no layer with a kernel"):
+        speed.matmul_flops_per_token(model)
+
+
+def test_elementwise_share_is_small_for_wide_layers():
+    assert speed.elementwise_share(512, 96) < 0.02
+    assert speed.elementwise_share(8, 8) == pytest.approx(58 / 128)
+    with pytest.raises(ValueError, match="units must be an integer >= 1"):
+        speed.elementwise_share(0, 8)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "tensorflow"])
+def test_matmul_flops_per_second_is_plausible(engine):
+    flops = speed.matmul_flops_per_second(n=128, engine=engine, repeats=2)
+    assert 1e6 < flops < 1e15  # loose: the CI machine may be busy
+
+
+def test_bfloat16_matmul_runs_in_tensorflow():
+    assert speed.matmul_flops_per_second(n=64, dtype="bfloat16", repeats=1) > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(engine="torch"), "engine must be 'tensorflow' or 'numpy'"),
+        (dict(engine="numpy", dtype="bfloat16"), "dtype for engine='numpy'"),
+        (dict(n=8), "n must be an integer >= 16"),
+        (dict(repeats=0), "repeats must be an integer >= 1"),
+    ],
+)
+def test_matmul_flops_per_second_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        speed.matmul_flops_per_second(**kwargs)
+
+
+def test_matmul_ceiling_takes_the_best_measurement(monkeypatch):
+    rates = {(64, "tensorflow"): 3.0, (64, "numpy"): 5.0, (128, "tensorflow"): 4.0,
+             (128, "numpy"): 1.0}
+    monkeypatch.setattr(speed, "matmul_flops_per_second",
+                        lambda n, dtype, engine: rates[n, engine])
+    assert speed.matmul_ceiling("float32", sizes=(64, 128)) == 5.0
+    assert speed.matmul_ceiling("bfloat16", sizes=(64, 128)) == 4.0  # NumPy has no bfloat16
+    with pytest.raises(ValueError, match="sizes must name"):
+        speed.matmul_ceiling(sizes=())
+
+
+def test_step_timing_arithmetic():
+    timing = speed.StepTiming(seconds=(0.5, 0.1, 0.2), tokens_per_step=1000, flops_per_step=4e9)
+    assert timing.median == 0.2
+    assert timing.tokens_per_second == pytest.approx(5000)
+    assert timing.flops_per_second == pytest.approx(2e10)
+    assert timing.fraction_of(4e10) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="ceiling must be a positive"):
+        timing.fraction_of(0)
+
+
+def test_time_calls_warms_up_then_times_each_call():
+    calls = []
+    seconds = speed.time_calls(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and len(seconds) == 3
+    assert all(s >= 0 for s in seconds)
+    with pytest.raises(ValueError, match="warmup must be an integer >= 0"):
+        speed.time_calls(lambda: None, warmup=-1)
+
+
+def test_time_train_step_counts_tokens_and_training_flops(small_model):
+    language_model.compile_model(small_model)
+    x = np.zeros((4, 7), np.int32)
+    timing = speed.time_train_step(small_model, x, x, repeats=2, warmup=1)
+    forward = sum(speed.matmul_flops_per_token(small_model).values())
+    assert timing.tokens_per_step == 28
+    assert timing.flops_per_step == 3 * forward * 28
+    assert len(timing.seconds) == 2 and timing.tokens_per_second > 0
+
+
+def test_bfloat16_detection_reads_the_cpu_flags():
+    assert speed.cpu_has_bfloat16(frozenset({"avx512f", "avx512_bf16"}))
+    assert speed.cpu_has_bfloat16(frozenset({"amx_bf16"}))
+    assert not speed.cpu_has_bfloat16(frozenset({"avx2", "fma"}))
+    assert isinstance(speed.cpu_has_bfloat16(), bool)
+
+
+def test_mixed_precision_policy_per_device(monkeypatch):
+    monkeypatch.setattr(speed.sys, "platform", "linux")
+    assert speed.mixed_precision_policy(True)[0] == "mixed_float16"
+    assert speed.mixed_precision_policy(False, frozenset({"amx_bf16"}))[0] == "mixed_bfloat16"
+    policy, why = speed.mixed_precision_policy(False, frozenset({"avx2"}))
+    assert policy is None and "no native bfloat16" in why
+
+
+def test_peak_memory_sees_a_large_tensor():
+    import tensorflow as tf
+
+    with tf.device("CPU:0"):
+        speed.reset_peak_memory()
+        before = speed.peak_memory_bytes()
+        big = tf.ones((1024, 1024)) * 2.0  # 4 MiB
+        assert speed.peak_memory_bytes() - before >= 4 * 2**20
+    del big
+
+
+def test_load_average_is_a_number():
+    load = speed.load_average()
+    assert isinstance(load, float) and (load >= 0 or math.isnan(load))

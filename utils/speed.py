@@ -1,0 +1,235 @@
+"""How fast a training step runs, and how fast it could run: FLOPs, the matmul ceiling, timings.
+
+A recurrent language model spends almost all of its arithmetic in matrix products, so its cost
+per token is two FLOPs per weight that takes part in one (`matmul_flops_per_token`), and a
+training step costs about three times the forward pass. The ceiling is the fastest large matrix
+product this device can do (`matmul_ceiling`); a step's achieved FLOP/s divided by it says how
+much of the hardware the step uses (`StepTiming.fraction_of`).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checks import integer_at_least
+
+# The backward pass computes two products per forward product: the gradient with respect to the
+# layer's input and the one with respect to its weights.
+TRAINING_FLOPS_PER_FORWARD_FLOP = 3
+MATMUL_WEIGHTS = ("kernel", "recurrent_kernel")
+
+
+def matmul_flops_per_token(model) -> dict[str, int]:
+    """Forward FLOPs per token of each layer that multiplies by a weight matrix (2 per weight).
+
+    Counts ``kernel`` and ``recurrent_kernel`` of every layer (an LSTM's cell holds them), so an
+    ``LSTM(units)`` on ``d`` inputs costs ``2 * 4 * units * (d + units)``. Embedding lookups,
+    biases, activations and gate products are left out: they grow like ``units``, not
+    ``units**2``, and are a few percent at most (`elementwise_share` says how many).
+    """
+    counts = {}
+    for layer in model.layers:
+        holder = getattr(layer, "cell", layer)
+        total = sum(
+            2 * int(np.prod(getattr(holder, name).shape))
+            for name in MATMUL_WEIGHTS
+            if getattr(holder, name, None) is not None
+        )
+        if total:
+            counts[layer.name] = total
+    if not counts:
+        raise ValueError("the model has no layer with a kernel; build it before counting FLOPs")
+    return counts
+
+
+def recurrent_flops_per_token(model) -> int:
+    """The part of `matmul_flops_per_token` spent on ``h[t-1] @ recurrent_kernel``.
+
+    These products need the previous step's output, so they run one time step after another;
+    the input products ``x[t] @ kernel`` could all run at once, as one large matrix product.
+    """
+    return sum(
+        2 * int(np.prod(layer.cell.recurrent_kernel.shape))
+        for layer in model.layers
+        if getattr(getattr(layer, "cell", None), "recurrent_kernel", None) is not None
+    )
+
+
+def elementwise_share(units: int, input_dim: int) -> float:
+    """Elementwise FLOPs of an LSTM step relative to its matrix products (a rough upper bound).
+
+    Per unit and step: 4 bias adds, 3 sigmoids and 2 tanh (about 10 FLOPs each), 3 products and
+    1 sum: about 58 FLOPs, against ``8 * (input_dim + units)`` in the matrix products.
+    """
+    units = integer_at_least("units", units)
+    input_dim = integer_at_least("input_dim", input_dim)
+    return 58 / (8 * (input_dim + units))
+
+
+def _best_seconds(run: Callable[[], object], repeats: int) -> float:
+    run()  # warm up: tracing, thread pools, first-touch of memory
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def matmul_flops_per_second(
+    n: int = 2048, dtype: str = "float32", engine: str = "tensorflow", repeats: int = 5
+) -> float:
+    """Best FLOP/s of one ``n x n`` by ``n x n`` matrix product (``2 n**3`` FLOPs).
+
+    ``engine="tensorflow"`` times ``tf.matmul`` on TensorFlow's default device (a GPU if there is
+    one), in any dtype TensorFlow has; ``engine="numpy"`` times NumPy's BLAS (CPU only).
+    """
+    n = integer_at_least("n", n, minimum=16)
+    repeats = integer_at_least("repeats", repeats)
+    if engine == "numpy":
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype for engine='numpy' must be float32 or float64, got {dtype!r}")
+        a = np.random.default_rng(0).random((n, n), dtype=dtype)
+        seconds = _best_seconds(lambda: a @ a, repeats)
+    elif engine == "tensorflow":
+        import tensorflow as tf
+
+        a = tf.random.stateless_uniform((n, n), seed=(0, 0), dtype=tf.float32)
+        a = tf.cast(a, tf.as_dtype(dtype))
+        product = tf.function(lambda x: tf.reduce_sum(tf.cast(tf.matmul(x, x)[:1], tf.float32)))
+        seconds = _best_seconds(lambda: product(a).numpy(), repeats)
+    else:
+        raise ValueError(f"engine must be 'tensorflow' or 'numpy', got {engine!r}")
+    return 2 * n**3 / seconds
+
+
+def matmul_ceiling(dtype: str = "float32", sizes: tuple[int, ...] = (1024, 2048)) -> float:
+    """The fastest matrix product measured here (FLOP/s): the best over sizes and engines.
+
+    Taking the best of NumPy and TensorFlow (NumPy only for float32) makes the ceiling as high as
+    this machine allows, so a step's fraction of it is never flattered by a slow reference.
+    """
+    if not sizes:
+        raise ValueError("sizes must name at least one matrix size")
+    engines = ("tensorflow", "numpy") if dtype == "float32" else ("tensorflow",)
+    return max(matmul_flops_per_second(n, dtype, engine) for n in sizes for engine in engines)
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """Wall-clock seconds of repeated training steps, and what they amount to."""
+
+    seconds: tuple[float, ...]
+    tokens_per_step: int
+    flops_per_step: float
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens_per_step / self.median
+
+    @property
+    def flops_per_second(self) -> float:
+        return self.flops_per_step / self.median
+
+    def fraction_of(self, ceiling: float) -> float:
+        """Achieved FLOP/s as a fraction of a ceiling (from `matmul_ceiling`)."""
+        if not ceiling > 0:
+            raise ValueError(f"ceiling must be a positive FLOP/s, got {ceiling!r}")
+        return self.flops_per_second / ceiling
+
+
+def time_calls(run: Callable[[], object], repeats: int = 5, warmup: int = 2) -> tuple[float, ...]:
+    """Seconds of each of ``repeats`` calls of ``run`` after ``warmup`` untimed ones.
+
+    ``run`` must wait for its result (return NumPy values, not pending tensors), or the time of
+    asynchronous device work would be missed.
+    """
+    repeats = integer_at_least("repeats", repeats)
+    warmup = integer_at_least("warmup", warmup, minimum=0)
+    for _ in range(warmup):
+        run()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - started)
+    return tuple(seconds)
+
+
+def time_train_step(model, x, y, repeats: int = 5, warmup: int = 2) -> StepTiming:
+    """Time ``model.train_on_batch(x, y)`` on one fixed batch of token ids ``x`` [batch, time].
+
+    The FLOPs per step are ``3 x`` the forward matrix-product FLOPs per token times the tokens.
+    """
+    tokens = int(np.prod(np.shape(x)[:2]))
+    forward = sum(matmul_flops_per_token(model).values())
+    seconds = time_calls(lambda: model.train_on_batch(x, y), repeats, warmup)
+    return StepTiming(seconds, tokens, TRAINING_FLOPS_PER_FORWARD_FLOP * forward * tokens)
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (Linux); empty where that file is missing."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_bfloat16(flags: frozenset[str] | None = None) -> bool:
+    """Whether the CPU computes in bfloat16 natively (AVX512-BF16 or AMX-BF16, Linux only).
+
+    Without them TensorFlow emulates bfloat16, which is correct but slower than float32.
+    """
+    flags = cpu_flags() if flags is None else flags
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def mixed_precision_policy(
+    on_gpu: bool, flags: frozenset[str] | None = None
+) -> tuple[str | None, str]:
+    """The Keras mixed-precision policy worth using here, and why (``None`` when there is none).
+
+    GPUs compute float16 on their tensor cores; recent x86 CPUs compute bfloat16 (same range as
+    float32, fewer mantissa bits, so no loss scaling is needed).
+    """
+    if on_gpu:
+        return "mixed_float16", "GPU: float16 matrix products on the tensor cores"
+    if sys.platform.startswith("linux") and cpu_has_bfloat16(flags):
+        return "mixed_bfloat16", "CPU with native bfloat16 (AVX512-BF16 or AMX)"
+    return None, "this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag): skipped"
+
+
+def peak_memory_bytes(device: str = "CPU:0") -> int:
+    """Peak bytes TensorFlow's allocator has held on ``device`` since `reset_peak_memory`."""
+    import tensorflow as tf
+
+    return int(tf.config.experimental.get_memory_info(device)["peak"])
+
+
+def reset_peak_memory(device: str = "CPU:0") -> None:
+    import tensorflow as tf
+
+    tf.config.experimental.reset_memory_stats(device)
+
+
+def load_average() -> float:
+    """The 1-minute load average (other processes competing for the cores), NaN where unknown."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return float("nan")
