@@ -1,13 +1,16 @@
-"""Plots the course draws more than once: the LSTM cell diagram, and gate heatmaps.
+"""Plots the course draws more than once: the LSTM cell diagram, gate heatmaps, beam trees.
 
 `draw_lstm_cell` draws one LSTM cell in the style of colah's "Understanding LSTM Networks"; the
 part under discussion (a gate, or the cell-state path) is highlighted, so every section of a
-notebook shows the same picture with a different part lit.
+notebook shows the same picture with a different part lit. `draw_beam_tree` draws the hypotheses
+a beam search kept at each step, with the winner's path lit.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 PARTS = ("forget", "input", "candidate", "output", "cell_state")
@@ -95,4 +98,84 @@ def draw_lstm_cell(highlight: str | None = None, ax=None, title: str | None = No
     ax.axis("off")
     if title:
         ax.set_title(title)
+    return ax
+
+
+def _visible(text: str) -> str:
+    """A token as it can be read in a small label: space as ␣, newline as ↵."""
+    return str(text).replace(" ", "␣").replace("\n", "↵")
+
+
+def draw_beam_tree(beams, token_text, ax=None, title: str | None = None):
+    """Draw a beam search as a tree: one column per step, the hypotheses kept at that step ranked
+    top (best) to bottom, each labelled with its last token and its total log-probability, joined
+    to the hypothesis it extended. The final best hypothesis is highlighted; hypotheses that no
+    final one descends from (pruned later) are faded; finished ones carried along are dotted.
+
+    ``beams`` is a `utils.decoding.Beams`; ``token_text`` maps a token id to its text (a list
+    indexed by id, or a function). Returns the Axes.
+    """
+    if callable(token_text):
+        text_of = token_text
+    elif isinstance(token_text, (list, tuple, dict)) or hasattr(token_text, "__getitem__"):
+        def text_of(token):
+            try:
+                return token_text[token]
+            except (IndexError, KeyError):
+                raise ValueError(f"token_text has no entry for token id {token}") from None
+    else:
+        raise TypeError(f"token_text must be a function or a list of token texts, got "
+                        f"{type(token_text).__name__}")
+    parents = np.asarray(beams.parents)
+    tokens = np.asarray(beams.step_tokens)
+    log_probs = np.asarray(beams.step_log_probs)
+    steps, width = parents.shape
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 + 1.25 * (steps + 1), 1.0 + 0.7 * width))
+    # which nodes (step, rank) lie on the best path, and which some final hypothesis descends from
+    best, ancestors = set(), set()
+    for j in range(width):
+        rank = j
+        for t in range(steps - 1, -1, -1):
+            ancestors.add((t, rank))
+            if j == 0:
+                best.add((t, rank))
+            rank = parents[t, rank]
+    box = dict(boxstyle="round,pad=0.25", lw=1.2)
+    ax.text(0, 0, "start", ha="center", va="center", fontsize=9, zorder=3,
+            bbox={**box, "fc": "#fff4d6", "ec": _HIGHLIGHT})
+    for t in range(steps):
+        for j in range(width):
+            parent_xy = (t, 0 if t == 0 else -parents[t, j])
+            on_best = (t, j) in best
+            alpha = 1.0 if (t, j) in ancestors else 0.35
+            color = _HIGHLIGHT if on_best else _BASE
+            if tokens[t, j] < 0:  # a finished hypothesis carried along unchanged
+                ax.plot([parent_xy[0], t + 1], [parent_xy[1], -j], ":", color=color, lw=1.2,
+                        alpha=alpha, zorder=1)
+                continue
+            ax.plot([parent_xy[0], t + 1], [parent_xy[1], -j], "-", color=color,
+                    lw=2.4 if on_best else 1.0, alpha=alpha, zorder=1)
+            label = f"{_visible(text_of(int(tokens[t, j])))}\n{log_probs[t, j]:.2f}"
+            ax.text(t + 1, -j, label, ha="center", va="center", fontsize=8, alpha=alpha,
+                    zorder=3, color=color,
+                    bbox={**box, "fc": "#ffd8d8" if on_best else "white", "ec": color,
+                          "alpha": alpha})
+    ax.set_xlim(-0.6, steps + 0.6)
+    ax.set_ylim(-width + 0.4, 0.6)
+    ax.set_xticks(range(steps + 1))
+    ax.set_yticks([-j for j in range(width)], [str(j) for j in range(width)])
+    ax.set_xlabel("decoding step (tokens generated)")
+    ax.set_ylabel("rank in the beam (0 = best)")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles = [
+        Line2D([], [], color=_HIGHLIGHT, lw=2.4, label="final best hypothesis"),
+        Line2D([], [], color=_BASE, lw=1.0, label="kept, leads to a final hypothesis"),
+        Line2D([], [], color=_BASE, lw=1.0, alpha=0.35, label="kept, pruned later"),
+        Line2D([], [], color=_BASE, lw=1.2, ls=":", label="ended (eos), carried along"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              frameon=False)
+    ax.set_title(title or "Beam search: each node is a kept hypothesis (token, total log-prob)")
     return ax
