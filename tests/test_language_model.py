@@ -1,9 +1,11 @@
 import math
+import os
 
 import keras
 import numpy as np
 import pytest
 
+from utils import datasets, text
 from utils import language_model as lm
 
 VOCAB = 30
@@ -174,3 +176,19 @@ def test_checkpoint_dir_and_vocabulary_files(tmp_path, monkeypatch):
     assert path == tmp_path / "06" / "cpu" and path.is_dir()
     lm.save_vocabulary(["[UNK]", "ab", "é "], path / "vocab.json")
     assert lm.load_vocabulary(path / "vocab.json") == ["[UNK]", "ab", "é "]
+
+
+@pytest.mark.skipif(not os.environ.get(datasets.MIRROR_ENV), reason="needs the data mirror")
+def test_load_grimm_model_trains_once_then_loads(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(lm.CHECKPOINT_ENV, str(tmp_path))
+    tiny = dict(lm.GRIMM_SIZES["smoke"], embedding_dim=4, units=(8,), seq_len=16, batch=256,
+                epochs=1)
+    monkeypatch.setitem(lm.GRIMM_SIZES, "smoke", tiny)
+    model, vocab = lm.load_grimm_model("smoke")
+    assert "training it now" in capsys.readouterr().out
+    assert model.output_shape == (None, None, vocab.size)
+    assert vocab.tokens == text.grimm_corpus("bigram").vocabulary.tokens
+    again, _ = lm.load_grimm_model("smoke")
+    assert capsys.readouterr().out == ""  # loaded, not trained again
+    x = np.arange(10, dtype="int32")[None]
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-6)

@@ -164,3 +164,16 @@ def test_windows_reject_too_little_data_and_bad_sizes():
         text.windows(np.arange(50), seq_len=0, batch_size=1)
     with pytest.raises(ValueError, match="batch_size"):
         text.windows(np.arange(50), seq_len=5, batch_size=0)
+
+
+@pytest.mark.skipif(not os.environ.get(datasets.MIRROR_ENV), reason="needs the data mirror")
+def test_grimm_corpus_tokenises_each_split_with_the_training_vocabulary():
+    corpus = text.grimm_corpus("bigram")
+    splits = text.split_tales(text.grimm_tales(), seed=0)
+    test_text = text.join_tales(splits.test)
+    assert corpus.vocabulary.decode(corpus.ids["test"]).replace("[UNK]", "") != ""
+    assert len(corpus.ids["test"]) == len(text.bigrams(test_text))
+    assert corpus.characters_per_token == 2
+    chars = text.grimm_corpus("char")
+    assert chars.vocabulary.decode(chars.ids["train"]) == text.join_tales(splits.train)
+    assert chars.characters_per_token == 1

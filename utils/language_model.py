@@ -253,3 +253,53 @@ def save_vocabulary(tokens: Sequence[str], path: Path | str) -> None:
 
 def load_vocabulary(path: Path | str) -> list[str]:
     return json.loads(Path(path).read_text())
+
+
+# Notebook 06's model and training sizes per profile; notebooks 07, 08 and 11 reuse them.
+GRIMM_SIZES = dict(
+    smoke=dict(tokens="bigram", embedding_dim=32, units=(64,), dense_units=None, dropout=0.0,
+               batch=32, seq_len=32, epochs=2, learning_rate=5e-3),
+    cpu=dict(tokens="bigram", embedding_dim=96, units=(256, 256), dense_units=None, dropout=0.1,
+             batch=32, seq_len=64, epochs=20, learning_rate=5e-3),
+    gpu=dict(tokens="bigram", embedding_dim=96, units=(512, 256), dense_units=1024, dropout=0.2,
+             batch=128, seq_len=128, epochs=50, learning_rate=2e-3),
+)
+GRIMM_RUN = "06_text_generation"
+
+
+def grimm_windows(corpus, sizes) -> dict[str, object]:
+    """The tf.data windows of notebook 06 for each split (training shuffled, evaluation whole)."""
+    from . import text
+
+    return {
+        name: text.windows(corpus.ids[name], sizes["seq_len"], sizes["batch"],
+                           shuffle=name == "train", drop_remainder=name == "train")
+        for name in ("train", "validation", "test")
+    }
+
+
+def build_grimm_model(vocab_size: int, sizes) -> keras.Model:
+    """Notebook 06's model for these sizes, compiled."""
+    model = build_model(vocab_size, sizes["embedding_dim"], sizes["units"], sizes["dense_units"],
+                        sizes["dropout"])
+    return compile_model(model, sizes["learning_rate"])
+
+
+def load_grimm_model(profile: str, verbose: int = 0):
+    """Notebook 06's trained model and vocabulary for `profile`: loaded from its checkpoint
+    folder, or, where notebook 06 has not run on this machine, trained now with its sizes."""
+    from . import text
+
+    run_dir = checkpoint_dir(GRIMM_RUN, profile)
+    best, vocabulary_file = run_dir / "best.keras", run_dir / "vocabulary.json"
+    if not (best.exists() and vocabulary_file.exists()):
+        sizes = GRIMM_SIZES[profile]
+        print(f"No trained model in {run_dir} (notebook 06 saves one there); training it now "
+              f"with the {profile!r} sizes of notebook 06 ...")
+        corpus = text.grimm_corpus(sizes["tokens"])
+        data = grimm_windows(corpus, sizes)
+        keras.utils.set_random_seed(0)
+        train(build_grimm_model(corpus.vocabulary.size, sizes), data["train"], data["validation"],
+              sizes["epochs"], run_dir, verbose=verbose)
+        save_vocabulary(corpus.vocabulary.tokens[1:], vocabulary_file)
+    return keras.models.load_model(best), text.Vocabulary(load_vocabulary(vocabulary_file))

@@ -249,3 +249,30 @@ def windows(
     if shuffle:
         data = data.shuffle(len(cut), seed=seed, reshuffle_each_iteration=True)
     return data.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A tokenised corpus: its vocabulary (from the training split) and the id stream per split."""
+
+    tokens: str
+    vocabulary: Vocabulary
+    ids: dict[str, object]  # "train" / "validation" / "test" -> int32 NumPy array
+
+    @property
+    def characters_per_token(self) -> int:
+        return 2 if self.tokens == "bigram" else 1
+
+
+MIN_COUNT = {"char": 1, "bigram": 5}
+
+
+def grimm_corpus(tokens: str = "bigram", seed: int = 0) -> Corpus:
+    """Notebook 06's data in one call: Grimm's tales split by tale (`seed`), lower-cased, as
+    character or bigram ids, with a vocabulary of the training tokens seen `MIN_COUNT` times."""
+    tokenize = tokenizer(tokens)
+    splits = split_tales(grimm_tales(), seed=seed)
+    streams = {name: tokenize(join_tales(getattr(splits, name)))
+               for name in ("train", "validation", "test")}
+    vocabulary = Vocabulary.from_tokens(streams["train"], min_count=MIN_COUNT[tokens])
+    return Corpus(tokens, vocabulary, {name: vocabulary.encode(s) for name, s in streams.items()})

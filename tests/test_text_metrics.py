@@ -1,0 +1,28 @@
+import pytest
+
+from utils import text_metrics as tm
+
+
+def test_words_splits_words_and_punctuation():
+    assert tm.words("The King's son said: 'No!'") == ["the", "king's", "son", "said", ":", "no",
+                                                      "!"]
+    assert tm.words("Once upon a time.") == ["once", "upon", "a", "time", "."]
+
+
+def test_distinct_n():
+    assert tm.distinct_n(["a b c d"], 1) == 1.0
+    assert tm.distinct_n(["a a a a"], 1) == 0.25
+    assert tm.distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)  # ab, ba, ab
+    assert tm.distinct_n(["a b", "a b"], 2) == 0.5  # pooled over texts
+    assert tm.distinct_n(["a"], 2) == 0.0
+
+
+def test_repetition_rate():
+    assert tm.repetition_rate("one two three four five", 2) == 0.0
+    assert tm.repetition_rate("the cat the cat the cat", 2) == pytest.approx(3 / 5)
+    assert tm.repetition_rate("short", 4) == 0.0
+
+
+def test_bad_n():
+    with pytest.raises(ValueError, match="n"):
+        tm.distinct_n(["a b"], 0)
