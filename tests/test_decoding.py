@@ -453,6 +453,17 @@ def test_repeated_calls_do_not_retrace(rnn):
             decoder._beam_fn.experimental_get_tracing_count()) == counts
 
 
+def test_numpy_numbers_and_large_seeds_are_accepted(rnn, decoders):
+    rnn.reseed(1)
+    state = rnn.initial_state()
+    sampled = decoders[EOS].sample(state, np.int64(1), 3, temperature=np.float32(0.5),
+                                   top_p=np.float64(0.9), top_k=np.int32(4), seed=2**40)
+    assert sampled.tokens.shape[0] == 1
+    beams = decoders[EOS].beam_search(state, 1, 3, width=np.int64(2),
+                                      length_penalty=np.float32(0.6))
+    assert beams.tokens.shape[0] == 2
+
+
 def test_constructor_rejects_bad_arguments(rnn):
     with pytest.raises(TypeError, match="step must be a callable"):
         Decoder("not a function", VOCAB)

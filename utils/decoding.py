@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 import tensorflow as tf
@@ -65,6 +66,10 @@ class Beams(Decoded):
 # Reshaping one distribution: temperature, top-k, top-p. Each returns normalised log-probs.
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
 def _static_vocab(log_probs) -> int | None:
     return tf.TensorShape(log_probs.shape)[-1]
 
@@ -73,7 +78,7 @@ def apply_temperature(log_probs, temperature):
     """Log-probs of the distribution p^(1/T), renormalised: T < 1 sharpens, T > 1 flattens.
 
     T must be positive (a decoder treats T = 0 as greedy search, the limit T -> 0)."""
-    if not tf.is_tensor(temperature) and not temperature > 0:
+    if not tf.is_tensor(temperature) and not (_is_number(temperature) and temperature > 0):
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
     log_probs = tf.convert_to_tensor(log_probs, tf.float32)
     return tf.nn.log_softmax(log_probs / tf.cast(temperature, tf.float32), axis=-1)
@@ -96,7 +101,7 @@ def top_k_filter(log_probs, k):
 def top_p_filter(log_probs, p):
     """Nucleus filter: keep the smallest set of most likely tokens whose probability reaches
     ``p`` (always at least the most likely token), renormalised; the others get -inf."""
-    if not tf.is_tensor(p) and not 0 < p <= 1:
+    if not tf.is_tensor(p) and not (_is_number(p) and 0 < p <= 1):
         raise ValueError(f"top_p must be in (0, 1], got {p!r}")
     log_probs = tf.nn.log_softmax(tf.convert_to_tensor(log_probs, tf.float32), axis=-1)
     p = tf.cast(p, tf.float32)
@@ -230,9 +235,7 @@ class Decoder:
         """``num_samples`` sequences drawn token by token from the model's distribution, reshaped
         by ``temperature`` (0 means greedy), then ``top_k``, then ``top_p``. The same seed gives
         the same sequences (stateless random ops)."""
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-            temperature >= 0
-        ):
+        if not _is_number(temperature) or not temperature >= 0:
             raise ValueError(f"temperature must be a number >= 0 (0 means greedy), got "
                              f"{temperature!r}")
         if top_k is not None:
@@ -240,16 +243,15 @@ class Decoder:
             if top_k > self.vocab_size:
                 raise ValueError(f"top_k must be None or an integer in [1, {self.vocab_size}], "
                                  f"got {top_k!r}")
-        if top_p is not None and (
-            isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1
-        ):
+        if top_p is not None and not (_is_number(top_p) and 0 < top_p <= 1):
             raise ValueError(f"top_p must be None or in (0, 1], got {top_p!r}")
         num_samples = integer_at_least("num_samples", num_samples)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer, got {seed!r}")
         return self._generate(
             state, start, max_len, greedy=temperature == 0, num_samples=num_samples,
-            temperature=float(temperature) or 1.0, top_k=top_k, top_p=top_p, seed=int(seed))
+            temperature=float(temperature) or 1.0, top_k=top_k,
+            top_p=None if top_p is None else float(top_p), seed=int(seed))
 
     def beam_search(self, state, start: int, max_len: int, *, width: int,
                     length_penalty: float = 0.0) -> Beams:
@@ -265,12 +267,10 @@ class Decoder:
         start = self._token("start", start)
         max_len = integer_at_least("max_len", max_len)
         width = self._width(width)
-        if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)) or (
-            not length_penalty >= 0
-        ):
+        if not _is_number(length_penalty) or not length_penalty >= 0:
             raise ValueError(f"length_penalty must be a number >= 0, got {length_penalty!r}")
         out = self._beam_fn(state, tf.constant(start, tf.int32), tf.constant(max_len, tf.int32),
-                            width, tf.constant(length_penalty, tf.float32))
+                            width, tf.constant(float(length_penalty), tf.float32))
         out = {k: v.numpy() for k, v in out.items()}
         parents, step_tokens = out["parents"], out["step_tokens"]
         steps = parents.shape[0]
@@ -296,7 +296,7 @@ class Decoder:
             state, tf.constant(start, tf.int32), tf.constant(max_len, tf.int32),
             tf.constant(num_samples, tf.int32), greedy, tf.constant(temperature, tf.float32),
             use_top_k, tf.constant(top_k or self.vocab_size, tf.int32),
-            use_top_p, tf.constant(top_p or 1.0, tf.float32), tf.constant(seed, tf.int32))
+            use_top_p, tf.constant(top_p or 1.0, tf.float32), tf.constant(seed, tf.int64))
         return Decoded(*(t.numpy() for t in out))
 
     def _prime_loop(self, state, ids):
@@ -320,8 +320,8 @@ class Decoder:
                 logits = top_k_filter(logits, top_k)
             if use_top_p:
                 logits = top_p_filter(logits, top_p)
-            draws = tf.random.stateless_categorical(logits, 1, seed=tf.stack([seed, t]),
-                                                    dtype=tf.int32)
+            step_seed = tf.stack([seed, tf.cast(t, tf.int64)])  # a new, reproducible draw per step
+            draws = tf.random.stateless_categorical(logits, 1, seed=step_seed, dtype=tf.int32)
             return draws[:, 0]
 
         def body(t, tokens, state, finished, lengths, total, written):
