@@ -10,6 +10,7 @@ from notebook_template import METADATA_KEY, NOTEBOOK_NAME, format_duration, temp
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MAX_BYTES = 2_000_000
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")  # all but newline
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/home/|/root/|/work/|/tmp/|/Users/|/opt/|[A-Z]:\\\\)")
 
 
@@ -60,6 +61,18 @@ def test_no_absolute_paths(notebook):
     text = path.read_text(encoding="utf-8")
     found = sorted(set(m.group(0) for m in ABSOLUTE_PATH.finditer(text)))
     assert not found, f"absolute paths in {path.name}: {found}"
+
+
+def test_sources_have_no_control_characters(notebook):
+    """A tab or backspace in a cell's source is almost always an escape gone wrong: "\\tanh"
+    written in a non-raw Python string becomes a tab followed by "anh"."""
+    _, nb = notebook
+    bad = [
+        (i, repr(cell.source[max(0, m.start() - 20) : m.start() + 5]))
+        for i, cell in enumerate(nb.cells)
+        for m in CONTROL.finditer(cell.source)
+    ]
+    assert not bad, f"control characters (cell index, context): {bad}"
 
 
 def test_size_is_bounded(notebook):
