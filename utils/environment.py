@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import warnings
 from dataclasses import dataclass
 
 from . import __version__, profiles
@@ -79,6 +80,9 @@ def setup(
 ) -> Environment:
     """Prepare a notebook run: quiet logs, pick the profile, seed everything, print the facts."""
     quiet_tensorflow()
+    # Keras warns that fit's shuffle=True is ignored for a tf.data.Dataset; the course's datasets
+    # shuffle themselves (utils.text.windows), so in every training cell it would only be noise.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed", category=UserWarning)
     import keras
     import numpy as np
     import tensorflow as tf
