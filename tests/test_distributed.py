@@ -194,3 +194,8 @@ def test_too_few_windows_for_the_steps_is_an_error():
     x, y = tiny_data(n=8)
     with pytest.raises(ValueError, match="fewer than steps"):
         distributed.fit_steps(x, y, TINY, global_batch=4, steps=3)
+
+
+def test_tpu_strategy_is_none_without_a_tpu(monkeypatch):
+    monkeypatch.delenv("COLAB_TPU_ADDR", raising=False)
+    assert distributed.tpu_strategy() is None

@@ -97,10 +97,10 @@ def test_matmul_ceiling_takes_the_best_measurement(monkeypatch):
 
 def test_step_timing_arithmetic():
     timing = speed.StepTiming(seconds=(0.5, 0.1, 0.2), tokens_per_step=1000, flops_per_step=4e9)
-    assert timing.median == 0.2
-    assert timing.tokens_per_second == pytest.approx(5000)
-    assert timing.flops_per_second == pytest.approx(2e10)
-    assert timing.fraction_of(4e10) == pytest.approx(0.5)
+    assert timing.median == 0.2 and timing.best == 0.1
+    assert timing.tokens_per_second == pytest.approx(10_000)  # from the fastest step
+    assert timing.flops_per_second == pytest.approx(4e10)
+    assert timing.fraction_of(8e10) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="ceiling must be a positive"):
         timing.fraction_of(0)
 
@@ -139,17 +139,40 @@ def test_mixed_precision_policy_per_device(monkeypatch):
     assert policy is None and "no native bfloat16" in why
 
 
-def test_peak_memory_sees_a_large_tensor():
+def test_memory_needed_counts_what_a_call_allocates_beyond_what_is_held():
     import tensorflow as tf
 
     with tf.device("CPU:0"):
-        speed.reset_peak_memory()
-        before = speed.peak_memory_bytes()
-        big = tf.ones((1024, 1024)) * 2.0  # 4 MiB
-        assert speed.peak_memory_bytes() - before >= 4 * 2**20
-    del big
+        held = tf.ones((1024, 1024))  # 4 MiB held before: not counted
+        needed = speed.memory_needed(lambda: (tf.ones((2048, 1024)) * 2.0).numpy())  # 8 MiB x 2
+        small = speed.memory_needed(lambda: (tf.ones((16, 16)) * 2.0).numpy())
+    assert 16 * 2**20 <= needed < 20 * 2**20
+    assert 0 <= small < 2**20
+    del held
 
 
 def test_load_average_is_a_number():
     load = speed.load_average()
     assert isinstance(load, float) and (load >= 0 or math.isnan(load))
+
+
+def test_naive_batches_cut_consecutive_windows_shuffled_by_seed():
+    tokens = [f"t{i}" for i in range(50)]
+    token_ids = {token: i for i, token in enumerate(tokens)}  # id = position in the stream
+    batches = speed.naive_batches(tokens, token_ids, seq_len=4, batch_size=3, seed=1)
+    x, y = next(batches)
+    assert x.shape == y.shape == (3, 4) and x.dtype == np.int32
+    np.testing.assert_array_equal(y, x + 1)  # the target is the next token
+    np.testing.assert_array_equal(x, x[:, :1] + np.arange(4))  # consecutive tokens
+    assert all(start % 4 == 0 for start in x[:, 0])  # windows start every seq_len tokens
+    epoch = np.concatenate([x[:, 0]] + [next(batches)[0][:, 0] for _ in range(3)])
+    assert sorted(epoch) == list(range(0, 48, 4))  # one pass sees each of the 12 windows once
+    again = next(speed.naive_batches(tokens, token_ids, seq_len=4, batch_size=3, seed=1))
+    np.testing.assert_array_equal(again[0], x)  # seeded
+    other = next(speed.naive_batches(tokens, token_ids, seq_len=4, batch_size=3, seed=2))
+    assert not np.array_equal(other[0], x)
+
+
+def test_naive_batches_reject_too_little_text():
+    with pytest.raises(ValueError, match="fewer windows than batch_size=5"):
+        next(speed.naive_batches(["a"] * 10, {"a": 0}, seq_len=4, batch_size=5))

@@ -205,34 +205,36 @@ def _dataset(x, y, global_batch: int, steps: int):
     return data.take(global_batch * steps).batch(global_batch, drop_remainder=True)
 
 
-def _fresh_model(model_kwargs: Mapping, learning_rate: float, seed: int):
+def _fresh_model(model_kwargs: Mapping, learning_rate: float, seed: int,
+                 clipnorm: float | None = None):
     import keras
 
     from . import language_model
 
     keras.utils.set_random_seed(seed)
     model = language_model.build_model(**model_kwargs)
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = keras.optimizers.Adam(learning_rate, clipnorm=clipnorm)
     model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model, optimizer
 
 
 def fit_steps(x, y, model_kwargs: Mapping, global_batch: int, steps: int,
-              learning_rate: float = 2e-3, strategy=None, seed: int = 0) -> list[float]:
+              learning_rate: float = 2e-3, strategy=None, seed: int = 0,
+              clipnorm: float | None = None) -> list[float]:
     """`model.fit` of a fresh `language_model` for ``steps`` batches; each step's loss.
 
     The batches are ``x``/``y`` in order and the weights start from ``seed``, so the same call
     on one device or under a strategy sees the same data and the same initial model. A strategy
     splits each global batch across its replicas and sums their gradients, so the losses match
-    a single-device run up to rounding. (No gradient clipping: Keras clips each replica's
-    gradient before summing, which would make the runs differ whenever clipping is active.)
+    a single-device run up to rounding. Gradient clipping (``clipnorm``) is off by default:
+    Keras clips each replica's gradient before the sum, so runs differ once clipping is active.
     """
     import keras
     import numpy as np
 
     data = _dataset(x, y, global_batch, steps)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model, _ = _fresh_model(model_kwargs, learning_rate, seed)
+        model, _ = _fresh_model(model_kwargs, learning_rate, seed, clipnorm)
     running = []
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: running.append(float(logs["loss"])))
@@ -281,6 +283,23 @@ def loop_steps(x, y, model_kwargs: Mapping, global_batch: int, steps: int,
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     return [float(train_step(*next(batches))) for _ in range(steps)]
+
+
+def tpu_strategy():
+    """`TPUStrategy` on a TPU runtime (Colab, a Cloud TPU VM), or ``None`` where there is no TPU.
+
+    Colab's older TPU runtimes announce the TPU in ``COLAB_TPU_ADDR`` (the resolver finds it
+    there); on a TPU VM the chips are local devices (``tpu="local"``).
+    """
+    import tensorflow as tf
+
+    local = bool(tf.config.list_physical_devices("TPU"))
+    if not (local or os.environ.get("COLAB_TPU_ADDR")):
+        return None
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local" if local else "")
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
 
 
 def _train_worker(args: argparse.Namespace) -> None:

@@ -10,10 +10,11 @@ much of the hardware the step uses (`StepTiming.fraction_of`).
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,11 +125,19 @@ def matmul_ceiling(dtype: str = "float32", sizes: tuple[int, ...] = (1024, 2048)
 
 @dataclass(frozen=True)
 class StepTiming:
-    """Wall-clock seconds of repeated training steps, and what they amount to."""
+    """Wall-clock seconds of repeated training steps, and what they amount to.
+
+    Rates use the fastest repeat (`best`): other processes on the machine can only slow a step
+    down, so the minimum is the most repeatable estimate of what the step itself costs.
+    """
 
     seconds: tuple[float, ...]
     tokens_per_step: int
     flops_per_step: float
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
 
     @property
     def median(self) -> float:
@@ -136,11 +145,11 @@ class StepTiming:
 
     @property
     def tokens_per_second(self) -> float:
-        return self.tokens_per_step / self.median
+        return self.tokens_per_step / self.best
 
     @property
     def flops_per_second(self) -> float:
-        return self.flops_per_step / self.median
+        return self.flops_per_step / self.best
 
     def fraction_of(self, ceiling: float) -> float:
         """Achieved FLOP/s as a fraction of a ceiling (from `matmul_ceiling`)."""
@@ -176,6 +185,32 @@ def time_train_step(model, x, y, repeats: int = 5, warmup: int = 2) -> StepTimin
     forward = sum(matmul_flops_per_token(model).values())
     seconds = time_calls(lambda: model.train_on_batch(x, y), repeats, warmup)
     return StepTiming(seconds, tokens, TRAINING_FLOPS_PER_FORWARD_FLOP * forward * tokens)
+
+
+def naive_batches(
+    tokens: Sequence[str], token_ids: dict[str, int], seq_len: int, batch_size: int, seed: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless (input, target) batches made in Python, token by token: the slow baseline.
+
+    What a first version often does: shuffle window starts with `random`, look every token up in
+    a dict, and build each batch from Python lists. The windows are those of `text.windows`
+    (consecutive, overlapping by one token); only the way they are made differs.
+    """
+    seq_len = integer_at_least("seq_len", seq_len)
+    batch_size = integer_at_least("batch_size", batch_size)
+    starts = list(range(0, len(tokens) - seq_len, seq_len))
+    if len(starts) < batch_size:
+        raise ValueError(f"{len(tokens)} tokens make fewer windows than batch_size={batch_size}")
+    rng = random.Random(seed)
+    while True:
+        rng.shuffle(starts)
+        for first in range(0, len(starts) - batch_size + 1, batch_size):
+            inputs, targets = [], []
+            for start in starts[first : first + batch_size]:
+                window = [token_ids[token] for token in tokens[start : start + seq_len + 1]]
+                inputs.append(window[:-1])
+                targets.append(window[1:])
+            yield np.array(inputs, dtype=np.int32), np.array(targets, dtype=np.int32)
 
 
 def cpu_flags() -> frozenset[str]:
@@ -214,17 +249,15 @@ def mixed_precision_policy(
     return None, "this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag): skipped"
 
 
-def peak_memory_bytes(device: str = "CPU:0") -> int:
-    """Peak bytes TensorFlow's allocator has held on ``device`` since `reset_peak_memory`."""
+def memory_needed(run: Callable[[], object], device: str = "CPU:0") -> int:
+    """Bytes TensorFlow's allocator on ``device`` needed at the peak of ``run()``, beyond what it
+    already held before (weights, optimizer state and other live tensors are not counted)."""
     import tensorflow as tf
 
-    return int(tf.config.experimental.get_memory_info(device)["peak"])
-
-
-def reset_peak_memory(device: str = "CPU:0") -> None:
-    import tensorflow as tf
-
-    tf.config.experimental.reset_memory_stats(device)
+    tf.config.experimental.reset_memory_stats(device)  # the peak restarts from the current use
+    before = tf.config.experimental.get_memory_info(device)["current"]
+    run()
+    return int(tf.config.experimental.get_memory_info(device)["peak"] - before)
 
 
 def load_average() -> float:
