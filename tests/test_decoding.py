@@ -507,3 +507,24 @@ def test_exhaustive_reference_enumerates_every_hypothesis(rnn):
                    if EOS not in seq[:-1] and (seq[-1] == EOS or n == 3))
     assert len(with_eos) == expected
     assert math.isclose(sum(math.exp(lp) for _, _, lp in with_eos), 1.0, rel_tol=1e-5)
+
+
+def test_the_course_language_model_decodes_like_the_naive_loop():
+    """With `utils.language_model`'s step function, compiled greedy search gives the tokens of the
+    book's loop (the whole prefix through the Keras model for every new token)."""
+    import keras
+
+    from utils import language_model as lm
+
+    keras.utils.set_random_seed(0)
+    model = lm.build_model(12, embedding_dim=4, units=(8, 6), dense_units=10)
+    decoder = Decoder(lm.step_function(model), 12, eos_id=11)
+    prompt = [3, 1, 4, 1, 5]
+    state, start = decoder.prime(lm.initial_state(model, 1), prompt)
+    greedy = decoder.greedy(state, start, 6).sequences()[0]
+    ids = list(prompt)
+    for _ in range(len(greedy)):
+        ids.append(int(np.argmax(model(np.array([ids]))[0, -1])))
+    assert len(greedy) == 6 and greedy == ids[len(prompt):]
+    beams = decoder.beam_search(state, start, 6, width=3, length_penalty=0.6)
+    assert beams.tokens.shape[0] == 3 and list(beams.scores) == sorted(beams.scores, reverse=True)
