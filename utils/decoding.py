@@ -144,10 +144,11 @@ def _step(step, tokens, state):
 class Decoder:
     """Greedy, sampling and beam-search decoding of one step function, as compiled loops.
 
-    The loops are traced once per decoder (again only for a new beam width, a new combination of
-    top-k/top-p being on or off, or a new state structure); lengths, temperatures, seeds and
-    penalties travel as tensors, so repeated calls reuse the graph. ``jit_compile`` is passed to
-    ``tf.function`` (XLA); it did not pay off on CPU, see benchmarks/README.md.
+    The loops are traced once per decoder (again only for greedy vs sampling, a new beam width, a
+    new combination of top-k/top-p being on or off, or a new state structure); lengths,
+    temperatures, seeds, sample counts and penalties travel as tensors, so repeated calls reuse
+    the graph. ``jit_compile`` is passed to
+    ``tf.function`` (XLA); off by default, no consistent gain on CPU (benchmarks/README.md).
     """
 
     def __init__(self, step: Callable, vocab_size: int, eos_id: int | None = None,
