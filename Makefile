@@ -33,7 +33,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_FLAGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check utils tests tools notebooks
+	$(BIN)/ruff check utils tests tools notebooks benchmarks
 
 # Unit tests and notebook hygiene, then every notebook executed under the smoke profile (nbval).
 test: lint
