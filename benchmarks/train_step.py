@@ -25,12 +25,14 @@ import argparse
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 VOCAB = 705  # the book's bigram vocabulary
 VARIANTS = ("fused", "generic", "mixed")
+CEILING_REPEATS = 10  # the fastest of many products: a busy machine only lowers the ceiling
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=128, help="sequences per step")
     parser.add_argument("--length", type=int, default=128, help="tokens per sequence")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (tracing)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (>= 1)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated subset of {','.join(VARIANTS)}")
     parser.add_argument("--intra-threads", type=int, default=0,
@@ -47,12 +49,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="ops run at the same time (0: TensorFlow's default)")
     parser.add_argument("--unroll", action="store_true",
                         help="unroll the time loop (no cuDNN on a GPU; a long compile)")
+    parser.add_argument("--jit-compile", action="store_true",
+                        help="compile the steps with XLA (Keras turns it off for cuDNN layers)")
     args = parser.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(args.variants) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
-    for name in ("batch", "length", "steps"):
+    for name in ("batch", "length", "steps", "warmup"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     return args
@@ -106,7 +110,7 @@ def main(argv=None) -> int:
           f"{platform.python_version()}; TF_ENABLE_ONEDNN_OPTS="
           f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(unset)')}; intra-op threads "
           f"{args.intra_threads or 'default'}, inter-op threads {args.inter_threads or 'default'}"
-          f"{', unrolled' if args.unroll else ''}")
+          f"{', unrolled' if args.unroll else ''}{', XLA' if args.jit_compile else ''}")
     print(f"load average before: {speed.load_average():.2f} (other processes on these cores)")
 
     policy, why = speed.mixed_precision_policy(on_gpu)
@@ -114,43 +118,66 @@ def main(argv=None) -> int:
     if "mixed" in args.variants and not policy:
         print(f"mixed precision: {why}")
 
-    ceilings = {"float32": speed.matmul_ceiling("float32")}
+    ceilings = {"float32": speed.matmul_ceiling("float32", repeats=CEILING_REPEATS)}
     if policy and "mixed" in variants:
         compute = policy.removeprefix("mixed_")
-        ceilings[compute] = speed.matmul_ceiling(compute)
-    print("matmul ceiling: " + ", ".join(f"{dtype} {flops / 1e9:.0f} GFLOP/s"
-                                         for dtype, flops in ceilings.items()))
+        ceilings[compute] = speed.matmul_ceiling(compute, repeats=CEILING_REPEATS)
+    print("matmul ceiling before the steps: " + ", ".join(
+        f"{dtype} {flops / 1e9:.0f} GFLOP/s" for dtype, flops in ceilings.items()))
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, VOCAB, (args.batch, args.length), dtype=np.int32)
     y = rng.integers(0, VOCAB, (args.batch, args.length), dtype=np.int32)
 
-    rows = []
+    models = {}
     for variant in variants:
         keras.mixed_precision.set_global_policy(policy if variant == "mixed" else "float32")
         keras.utils.set_random_seed(0)
         kind = "generic" if variant == "generic" else "fused"
-        model = language_model.compile_model(language_model.build_model(
+        models[variant] = language_model.compile_model(language_model.build_model(
             VOCAB, recurrent=recurrent_layer(kind, on_gpu, args.unroll)))
-        timing = speed.time_train_step(model, x, y, repeats=args.steps, warmup=args.warmup)
+        if args.jit_compile:
+            models[variant].jit_compile = True  # Keras warns and keeps False where unsupported
+        keras.mixed_precision.set_global_policy("float32")
+    for variant, model in models.items():
+        started = time.perf_counter()
+        model.train_on_batch(x, y)
+        print(f"{variant}: first step (tracing{' and XLA compiling' if model.jit_compile else ''})"
+              f" {time.perf_counter() - started:.1f} s")
+        for _ in range(args.warmup - 1):
+            model.train_on_batch(x, y)
+    # Round-robin: step i of every variant runs before step i + 1 of any, so a burst of load
+    # from other processes slows all variants alike instead of one of them.
+    seconds = {variant: [] for variant in models}
+    for _ in range(args.steps):
+        for variant, model in models.items():
+            seconds[variant] += speed.time_calls(
+                lambda model=model: model.train_on_batch(x, y), repeats=1, warmup=0)
+    tokens = args.batch * args.length
+    rows = []
+    for variant, model in models.items():
+        forward = sum(speed.matmul_flops_per_token(model).values())
+        timing = speed.StepTiming(tuple(seconds[variant]), tokens,
+                                  speed.TRAINING_FLOPS_PER_FORWARD_FLOP * forward * tokens)
         dtype = policy.removeprefix("mixed_") if variant == "mixed" else "float32"
         rows.append((variant, dtype, timing))
-        keras.mixed_precision.set_global_policy("float32")
 
     # Measured again after the steps; the higher of the two is the ceiling (load only lowers it).
-    for dtype in ceilings:
-        ceilings[dtype] = max(ceilings[dtype], speed.matmul_ceiling(dtype))
+    after = {dtype: speed.matmul_ceiling(dtype, repeats=CEILING_REPEATS) for dtype in ceilings}
+    print("matmul ceiling after the steps: " + ", ".join(
+        f"{dtype} {flops / 1e9:.0f} GFLOP/s" for dtype, flops in after.items()))
+    ceilings = {dtype: max(ceilings[dtype], after[dtype]) for dtype in ceilings}
 
     print(f"\nbatch {args.batch} x length {args.length} = {args.batch * args.length} tokens per "
-          f"step; median of {args.steps} steps after {args.warmup} warm-up steps")
-    print(f"{'variant':<8} {'dtype':<9} {'step s':>7} {'tokens/s':>9} {'GFLOP/s':>8} "
-          f"{'ceiling':>8} {'of ceiling':>10}")
+          f"step; {args.steps} timed steps of each variant, taken in turns, after "
+          f"{args.warmup} warm-up steps; rates from the fastest step; ceiling: the higher of the "
+          "two measurements")
+    print(f"{'variant':<8} {'dtype':<9} {'best s':>7} {'median s':>8} {'tokens/s':>9} "
+          f"{'GFLOP/s':>8} {'ceiling':>8} {'of ceiling':>10}")
     for variant, dtype, timing in rows:
-        print(f"{variant:<8} {dtype:<9} {timing.median:>7.3f} {timing.tokens_per_second:>9.0f} "
-              f"{timing.flops_per_second / 1e9:>8.1f} {ceilings[dtype] / 1e9:>8.0f} "
-              f"{timing.fraction_of(ceilings[dtype]):>10.1%}")
-    print("matmul ceiling after: " + ", ".join(f"{dtype} {flops / 1e9:.0f} GFLOP/s"
-                                               for dtype, flops in ceilings.items()))
+        print(f"{variant:<8} {dtype:<9} {timing.best:>7.3f} {timing.median:>8.3f} "
+              f"{timing.tokens_per_second:>9.0f} {timing.flops_per_second / 1e9:>8.1f} "
+              f"{ceilings[dtype] / 1e9:>8.0f} {timing.fraction_of(ceilings[dtype]):>10.1%}")
     print(f"load average after: {speed.load_average():.2f}")
     return 0
 

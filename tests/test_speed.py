@@ -88,7 +88,7 @@ def test_matmul_ceiling_takes_the_best_measurement(monkeypatch):
     rates = {(64, "tensorflow"): 3.0, (64, "numpy"): 5.0, (128, "tensorflow"): 4.0,
              (128, "numpy"): 1.0}
     monkeypatch.setattr(speed, "matmul_flops_per_second",
-                        lambda n, dtype, engine: rates[n, engine])
+                        lambda n, dtype, engine, repeats: rates[n, engine])
     assert speed.matmul_ceiling("float32", sizes=(64, 128)) == 5.0
     assert speed.matmul_ceiling("bfloat16", sizes=(64, 128)) == 4.0  # NumPy has no bfloat16
     with pytest.raises(ValueError, match="sizes must name"):

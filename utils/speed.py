@@ -111,7 +111,9 @@ def matmul_flops_per_second(
     return 2 * n**3 / seconds
 
 
-def matmul_ceiling(dtype: str = "float32", sizes: tuple[int, ...] = (1024, 2048)) -> float:
+def matmul_ceiling(
+    dtype: str = "float32", sizes: tuple[int, ...] = (1024, 2048), repeats: int = 5
+) -> float:
     """The fastest matrix product measured here (FLOP/s): the best over sizes and engines.
 
     Taking the best of NumPy and TensorFlow (NumPy only for float32) makes the ceiling as high as
@@ -120,7 +122,9 @@ def matmul_ceiling(dtype: str = "float32", sizes: tuple[int, ...] = (1024, 2048)
     if not sizes:
         raise ValueError("sizes must name at least one matrix size")
     engines = ("tensorflow", "numpy") if dtype == "float32" else ("tensorflow",)
-    return max(matmul_flops_per_second(n, dtype, engine) for n in sizes for engine in engines)
+    return max(
+        matmul_flops_per_second(n, dtype, engine, repeats) for n in sizes for engine in engines
+    )
 
 
 @dataclass(frozen=True)
@@ -252,8 +256,11 @@ def mixed_precision_policy(
 def memory_needed(run: Callable[[], object], device: str = "CPU:0") -> int:
     """Bytes TensorFlow's allocator on ``device`` needed at the peak of ``run()``, beyond what it
     already held before (weights, optimizer state and other live tensors are not counted)."""
+    import gc
+
     import tensorflow as tf
 
+    gc.collect()  # free unreachable tensors now, not in the middle of run()
     tf.config.experimental.reset_memory_stats(device)  # the peak restarts from the current use
     before = tf.config.experimental.get_memory_info(device)["current"]
     run()
