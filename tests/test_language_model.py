@@ -192,3 +192,31 @@ def test_load_grimm_model_trains_once_then_loads(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out == ""  # loaded, not trained again
     x = np.arange(10, dtype="int32")[None]
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_count_perplexity_unigram_and_previous_token():
+    train = np.array([0, 1, 0, 1, 0, 1])
+    # add-one unigram: p(0) = p(1) = 4/9, p(2) = 1/9
+    assert lm.count_perplexity(train, [0, 1], 3, context=0) == pytest.approx(9 / 4)
+    assert lm.count_perplexity(train, [2], 3, context=0) == pytest.approx(9.0)
+    # previous token: after 0, counts (1, 4, 1) -> p(1 | 0) = 4/6; after 1, p(0 | 1) = 3/5
+    expected = math.exp(-(math.log(4 / 6) + math.log(3 / 5)) / 2)
+    assert lm.count_perplexity(train, [0, 1, 0], 3, context=1) == pytest.approx(expected)
+    # a uniform guess is the worst an add-one model does on unseen data
+    assert lm.count_perplexity([], [0, 1, 2], 3, context=0) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (([0], [0], 3, 2), "context"),
+        (([0], [], 3, 0), "at least 1"),
+        (([0], [0], 3, 1), "at least 2"),
+        (([0], [3], 3, 0), "eval_ids"),
+        (([-1], [0], 3, 0), "train_ids"),
+        (([0], [0], 1, 0), "vocab_size"),
+    ],
+)
+def test_count_perplexity_rejects_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        lm.count_perplexity(*args)

@@ -303,3 +303,27 @@ def load_grimm_model(profile: str, verbose: int = 0):
               sizes["epochs"], run_dir, verbose=verbose)
         save_vocabulary(corpus.vocabulary.tokens[1:], vocabulary_file)
     return keras.models.load_model(best), text.Vocabulary(load_vocabulary(vocabulary_file))
+
+
+def count_perplexity(train_ids, eval_ids, vocab_size: int, context: int) -> float:
+    """Perplexity of a count-based baseline with add-one smoothing, fitted on `train_ids`:
+    no context (``context=0``, the unigram model) or the previous token (``context=1``)."""
+    import numpy as np
+
+    integer_at_least("vocab_size", vocab_size, 2)
+    if context not in (0, 1):
+        raise ValueError(f"context must be 0 (unigram) or 1 (previous token), got {context!r}")
+    train_ids, eval_ids = np.asarray(train_ids, int), np.asarray(eval_ids, int)
+    if len(eval_ids) < 1 + context:
+        raise ValueError(f"eval_ids needs at least {1 + context} token(s), got {len(eval_ids)}")
+    for name, ids in (("train_ids", train_ids), ("eval_ids", eval_ids)):
+        if len(ids) and not (ids.min() >= 0 and ids.max() < vocab_size):
+            raise ValueError(f"{name} must lie in [0, {vocab_size})")
+    if context == 0:
+        counts = np.bincount(train_ids, minlength=vocab_size) + 1.0
+        probs = counts / counts.sum()
+        return float(np.exp(-np.mean(np.log(probs[eval_ids]))))
+    pairs = np.ones((vocab_size, vocab_size))
+    np.add.at(pairs, (train_ids[:-1], train_ids[1:]), 1.0)
+    probs = pairs / pairs.sum(axis=1, keepdims=True)
+    return float(np.exp(-np.mean(np.log(probs[eval_ids[:-1], eval_ids[1:]]))))
