@@ -59,3 +59,11 @@ def test_departures_are_reported(tmp_path):
     assert any("<details>" in p for p in problems)
     empty = nbformat.v4.new_notebook()
     assert "H1 title" in template_problems(empty, "13_new_topic.ipynb")[0]
+
+
+def test_keras_imported_before_environment_setup_is_reported(tmp_path):
+    """setup() picks oneDNN and the Keras backend, which only take effect before the import."""
+    nb = new_notebook(tmp_path / "13_new_topic.ipynb", "A new topic")
+    nb.cells[2].source = "import keras\n\n" + nb.cells[2].source
+    problems = template_problems(nb, "13_new_topic.ipynb")
+    assert any("`env = environment.setup()`" in p for p in problems), problems

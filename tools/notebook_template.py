@@ -25,6 +25,9 @@ NOTEBOOK_NAME = re.compile(r"^(\d\d)_[a-z0-9]+(_[a-z0-9]+)*\.ipynb$")
 # Headings every notebook has, in this order (the template of the TensorFlow docs notebooks).
 REQUIRED_HEADINGS = ("## What you will learn", "## Exercises", "## Summary", "## What's next")
 METADATA_KEY = "lstm_course"
+# The second code cell starts with these lines: environment.setup() chooses TensorFlow's settings
+# (oneDNN, the Keras backend, log levels), which only work before keras or tensorflow is imported.
+ENVIRONMENT_SETUP = "from utils import environment\n\nenv = environment.setup()\n"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
@@ -77,7 +80,7 @@ def new_notebook(path: Path, title: str) -> nbformat.NotebookNode:
         md(f"# {title}\n\n{badge(path.name)}\n\nOne paragraph: what this notebook is about.\n\n"
            "## What you will learn\n\n- ...\n- ..."),
         code(setup_cell_source()),
-        code("from utils import environment, profiles\n\nenv = environment.setup()"),
+        code(f"{ENVIRONMENT_SETUP}\nfrom utils import profiles"),
         md("## 1. First section\n\nShort prose, the equation in LaTeX, then the code that "
            "computes it."),
         md("## Exercises\n\n1. Change a number and predict the result before running.\n\n"
@@ -124,6 +127,11 @@ def template_problems(nb, name: str) -> list[str]:
     code = [c for c in cells if c.cell_type == "code"]
     if not code or code[0].source != setup_cell_source():
         problems.append("the first code cell must be the standard setup cell (setup_cell_source())")
+    if len(code) < 2 or not code[1].source.startswith(ENVIRONMENT_SETUP):
+        problems.append(
+            "the second code cell must start with `from utils import environment` and "
+            "`env = environment.setup()`, before anything imports keras or tensorflow"
+        )
     markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     exercises = markdown.partition("## Exercises")[2].partition("## Summary")[0]
     if "<details>" not in exercises:
