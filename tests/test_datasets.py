@@ -61,6 +61,7 @@ def test_good_file_from_a_mirror_folder_is_cached_and_verified(fake):
     local = datasets.path("tales")
     assert local == cache / "tales" / "tales.txt"
     assert local.read_bytes() == CONTENT
+    assert local.stat().st_mode & 0o777 == 0o644  # readable by others, like any downloaded file
     assert datasets.read_bytes("tales") == CONTENT  # raw: BOM and CRLF kept
     shutil.rmtree(mirror)  # the cache now serves it without the source
     assert datasets.path("tales") == local

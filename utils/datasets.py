@@ -142,6 +142,9 @@ def _copy_from(source: str, out) -> None:
             shutil.copyfileobj(f, out)
 
 
+CACHED_FILE_MODE = 0o644
+
+
 def _fetch(file: DataFile, target: Path) -> None:
     source = _source(file)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -164,6 +167,7 @@ def _fetch(file: DataFile, target: Path) -> None:
                 f"corrupted or the source changed; nothing was kept in the cache. Try again, or "
                 f"check the mirror set in ${MIRROR_ENV}."
             )
+        os.chmod(tmp, CACHED_FILE_MODE)  # mkstemp makes it 0600; a cache is readable by all
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
