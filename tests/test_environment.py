@@ -132,3 +132,19 @@ def test_a_keras_json_asking_for_jax_does_not_stop_the_course(root, tmp_path):
     code, out, err = _setup_in_a_new_process(root, KERAS_HOME=str(tmp_path))
     assert code == 0, err
     assert "(backend: tensorflow)" in out
+
+
+def test_setup_cell_shows_no_stderr_in_a_jupyter_kernel(root):
+    """The setup cell as JupyterLab runs it: a kernel that captures the process's stderr, so
+    TensorFlow's C++ lines would appear under the cell as a red box."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from utils import environment\n\nenv = environment.setup(profile='smoke')"
+    )])
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(root)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert [o.get("name") for o in outputs if o.output_type == "stream"] == ["stdout"], outputs
+    assert "oneDNN CPU kernels: on" in outputs[0]["text"]

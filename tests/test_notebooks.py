@@ -53,7 +53,18 @@ def test_run_metadata_recorded(notebook):
     assert run["profile"] == "cpu", "stored outputs come from the cpu profile"
     assert run["tensorflow"].startswith("2.21.")
     assert run["wall_time_s"] > 0
-    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_kernelspec_is_the_one_jupyterlab_writes(notebook):
+    """JupyterLab rewrites a notebook's kernelspec from the kernel it starts, and a notebook
+    whose stored one differs is marked modified as soon as it is opened (then autosaved)."""
+    from ipykernel.kernelspec import KERNEL_NAME, get_kernel_dict
+
+    _, nb = notebook
+    installed = get_kernel_dict()
+    expected = {"display_name": installed["display_name"], "language": installed["language"],
+                "name": KERNEL_NAME}
+    assert dict(nb.metadata["kernelspec"]) == expected
 
 
 def test_no_absolute_paths(notebook):

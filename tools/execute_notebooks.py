@@ -38,7 +38,7 @@ class CurrentEnvKernelManager(KernelManager):
     def kernel_spec(self):
         return KernelSpec(
             argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            display_name="Python 3",
+            display_name=KERNELSPEC["display_name"],
             language="python",
         )
 
