@@ -134,21 +134,107 @@ def test_bfloat16_detection_reads_the_cpu_flags():
 def test_mixed_precision_policy_per_device(monkeypatch):
     monkeypatch.setattr(speed.sys, "platform", "linux")
     assert speed.mixed_precision_policy(True)[0] == "mixed_float16"
-    assert speed.mixed_precision_policy(False, frozenset({"amx_bf16"}))[0] == "mixed_bfloat16"
-    policy, why = speed.mixed_precision_policy(False, frozenset({"avx2"}))
+    assert speed.mixed_precision_policy(True, frozenset(), onednn=False)[0] == "mixed_float16"
+    assert speed.mixed_precision_policy(False, frozenset({"amx_bf16"}), onednn=True)[0] == (
+        "mixed_bfloat16")
+    policy, why = speed.mixed_precision_policy(False, frozenset({"avx2"}), onednn=True)
     assert policy is None and "no native bfloat16" in why
+    # bfloat16 hardware, but TensorFlow reaches it only through oneDNN: emulated, so skipped
+    policy, why = speed.mixed_precision_policy(False, frozenset({"avx512_bf16"}), onednn=False)
+    assert policy is None and "oneDNN kernels are off" in why
+    # by default the policy asks TensorFlow whether oneDNN is on in this process
+    policy, _ = speed.mixed_precision_policy(False, frozenset({"amx_bf16"}))
+    assert policy == ("mixed_bfloat16" if speed.onednn_enabled() else None)
 
 
-def test_memory_needed_counts_what_a_call_allocates_beyond_what_is_held():
+def test_onednn_enabled_follows_the_environment_variable():
+    import os
+
+    import tensorflow as tf  # noqa: F401  (the setting is fixed when TensorFlow is imported)
+
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if setting in ("0", "1"):
+        assert speed.onednn_enabled() is (setting == "1")
+    else:  # TensorFlow's own choice: on with AVX-512, off on AVX2-only CPUs
+        assert isinstance(speed.onednn_enabled(), bool)
+
+
+def test_cpu_allocator_statistics_exist_exactly_with_onednn():
+    # The measured fact behind memory_needed's fallback (TensorFlow 2.21, no TF_CPU_ALLOCATOR_*).
+    assert speed.allocator_stats_available("CPU:0") is speed.onednn_enabled()
+
+
+def test_memory_needed_picks_the_allocator_where_tensorflow_has_statistics():
+    used = speed.memory_needed(lambda: np.ones(16).sum())
+    expected = "allocator" if speed.allocator_stats_available("CPU:0") else speed.rss_method()
+    assert used.method == expected
+    assert used.description == speed.MEMORY_METHODS[expected]
+    assert used.bytes >= 0
+
+
+def test_memory_needed_with_the_allocator_or_a_clear_refusal():
     import tensorflow as tf
 
-    with tf.device("CPU:0"):
-        held = tf.ones((1024, 1024))  # 4 MiB held before: not counted
-        needed = speed.memory_needed(lambda: (tf.ones((2048, 1024)) * 2.0).numpy())  # 8 MiB x 2
-        small = speed.memory_needed(lambda: (tf.ones((16, 16)) * 2.0).numpy())
-    assert 16 * 2**20 <= needed < 20 * 2**20
-    assert 0 <= small < 2**20
-    del held
+    def measure():
+        with tf.device("CPU:0"):
+            held = tf.ones((1024, 1024))  # 4 MiB held before: not counted
+            needed = speed.memory_needed(lambda: (tf.ones((2048, 1024)) * 2.0).numpy(),
+                                         method="allocator")  # 8 MiB x 2
+            small = speed.memory_needed(lambda: (tf.ones((16, 16)) * 2.0).numpy(),
+                                        method="allocator")
+            del held
+        return needed, small
+
+    if speed.allocator_stats_available("CPU:0"):
+        needed, small = measure()
+        assert needed.method == small.method == "allocator" and needed.is_peak
+        assert 16 * 2**20 <= needed.bytes < 20 * 2**20
+        assert 0 <= small.bytes < 2**20
+    else:  # asked for explicitly, a missing allocator is an error that says what to do
+        with pytest.raises(ValueError, match="no allocator statistics.*method='auto'"):
+            measure()
+
+
+def _allocate(mebibytes, seconds=0.02):
+    """Allocate and touch `mebibytes`, keep them a moment (for the sampler), free them."""
+    import time
+
+    block = np.ones(max(1, mebibytes * 2**20 // 8))
+    time.sleep(seconds)
+    return float(block[-1])
+
+
+@pytest.mark.parametrize("method", ["peak-rss", "sampled-rss"])
+def test_memory_needed_by_resident_memory_sees_the_peak_of_a_call(method):
+    # The fallback, forced: it works whether or not oneDNN (and so the allocator) is there.
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        with pytest.raises(ValueError, match="does not work on this machine"):
+            speed.memory_needed(lambda: _allocate(64), method=method)
+        return
+    if method == "peak-rss" and speed.rss_method() != "peak-rss":  # /proc/self/clear_refs refused
+        with pytest.raises(ValueError, match="does not work on this machine"):
+            speed.memory_needed(lambda: _allocate(64), method=method)
+        return
+    for _ in range(2):  # the second time, the freed pages must count again
+        needed = speed.memory_needed(lambda: _allocate(64), method=method)
+        assert needed.method == method and needed.is_peak
+        assert 60 * 2**20 <= needed.bytes < 72 * 2**20
+    small = speed.memory_needed(lambda: _allocate(0), method=method)
+    assert 0 <= small.bytes < 4 * 2**20
+    assert small < needed  # records order by bytes
+
+
+def test_memory_needed_by_lifetime_peak_is_a_lower_bound():
+    needed = speed.memory_needed(lambda: _allocate(64, seconds=0), method="max-rss")
+    assert needed.method == "max-rss" and not needed.is_peak
+    assert 0 <= needed.bytes < 72 * 2**20  # zero when the process peaked higher before
+
+
+def test_memory_needed_rejects_unknown_methods():
+    with pytest.raises(ValueError, match="method must be 'auto' or one of 'allocator'"):
+        speed.memory_needed(lambda: None, method="psutil")
 
 
 def test_load_average_is_a_number():

@@ -238,33 +238,232 @@ def cpu_has_bfloat16(flags: frozenset[str] | None = None) -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process (fixed at its import).
+
+    TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` when it is imported; without it, 2.21 turns oneDNN
+    on for CPUs with AVX-512 and leaves it off on AVX2-only ones.
+    """
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def mixed_precision_policy(
-    on_gpu: bool, flags: frozenset[str] | None = None
+    on_gpu: bool, flags: frozenset[str] | None = None, onednn: bool | None = None
 ) -> tuple[str | None, str]:
     """The Keras mixed-precision policy worth using here, and why (``None`` when there is none).
 
     GPUs compute float16 on their tensor cores; recent x86 CPUs compute bfloat16 (same range as
-    float32, fewer mantissa bits, so no loss scaling is needed).
+    float32, fewer mantissa bits, so no loss scaling is needed), but TensorFlow uses those
+    instructions only through its oneDNN kernels (``onednn``; ``None`` asks TensorFlow). With
+    oneDNN off it emulates bfloat16, which is correct but no faster than float32.
     """
     if on_gpu:
         return "mixed_float16", "GPU: float16 matrix products on the tensor cores"
-    if sys.platform.startswith("linux") and cpu_has_bfloat16(flags):
-        return "mixed_bfloat16", "CPU with native bfloat16 (AVX512-BF16 or AMX)"
-    return None, "this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag): skipped"
+    if not (sys.platform.startswith("linux") and cpu_has_bfloat16(flags)):
+        return None, "this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag): skipped"
+    if not (onednn_enabled() if onednn is None else onednn):
+        return None, ("this CPU has native bfloat16, but TensorFlow's oneDNN kernels are off "
+                      "(TF_ENABLE_ONEDNN_OPTS=0), so bfloat16 would be emulated: skipped")
+    return "mixed_bfloat16", "CPU with native bfloat16 (AVX512-BF16 or AMX) and oneDNN on"
 
 
-def memory_needed(run: Callable[[], object], device: str = "CPU:0") -> int:
-    """Bytes TensorFlow's allocator on ``device`` needed at the peak of ``run()``, beyond what it
-    already held before (weights, optimizer state and other live tensors are not counted)."""
-    import gc
+# How `memory_needed` can measure, best first. Only "allocator" separates one device's memory
+# from the rest of the process; the others see the whole process (Python, NumPy, TensorFlow's
+# thread stacks), in whole pages.
+MEMORY_METHODS = {
+    "allocator": "TensorFlow's allocator statistics for the device: the peak during the call "
+                 "minus what the allocator held before it",
+    "peak-rss": "the process's peak resident memory during the call (Linux: VmHWM, reset "
+                "through /proc/self/clear_refs just before it) minus its resident memory before",
+    "sampled-rss": "the process's resident memory sampled every millisecond during the call "
+                   "(Linux: /proc/self/statm), highest sample minus the value before",
+    "max-rss": "growth of the process's lifetime peak resident memory (getrusage): a lower "
+               "bound, zero when the call stays below an earlier peak of the process",
+}
 
+
+@dataclass(frozen=True, order=True)
+class MemoryUse:
+    """Bytes a call needed at its peak beyond what was held before it, and how that was measured
+    (`method`, a key of `MEMORY_METHODS`; `description` says it in words)."""
+
+    bytes: int
+    method: str
+
+    @property
+    def description(self) -> str:
+        return MEMORY_METHODS[self.method]
+
+    @property
+    def is_peak(self) -> bool:
+        """False only for "max-rss", which can miss a call's peak entirely."""
+        return self.method != "max-rss"
+
+
+def allocator_stats_available(device: str = "CPU:0") -> bool:
+    """Whether TensorFlow keeps allocator statistics for ``device`` in this process.
+
+    GPUs always have them. On CPUs TensorFlow 2.21 has them only with its oneDNN kernels on
+    (``onednn_enabled()``); with oneDNN off, ``get_memory_info`` raises "Allocator stats not
+    available" and ``reset_memory_stats`` "Cannot reset memory stats".
+    """
     import tensorflow as tf
 
-    gc.collect()  # free unreachable tensors now, not in the middle of run()
-    tf.config.experimental.reset_memory_stats(device)  # the peak restarts from the current use
-    before = tf.config.experimental.get_memory_info(device)["current"]
+    try:
+        tf.config.experimental.get_memory_info(device)
+    except ValueError:
+        return False
+    return True
+
+
+def _status_bytes(key: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024  # the kernel writes kB
+    raise OSError(f"/proc/self/status has no {key}")
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the process's VmHWM to its current resident memory (Linux); False where refused."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+        _status_bytes("VmHWM")
+    except OSError:
+        return False
+    return True
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _can_read_rss() -> bool:
+    try:
+        _rss_bytes()
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _has_getrusage() -> bool:
+    try:
+        import resource  # noqa: F401  (not on Windows)
+    except ImportError:
+        return False
+    return True
+
+
+def rss_method() -> str:
+    """The best `MEMORY_METHODS` key this machine allows without allocator statistics."""
+    if _reset_peak_rss():
+        return "peak-rss"
+    if _can_read_rss():
+        return "sampled-rss"
+    return "max-rss"
+
+
+def _release_free_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc's malloc_trim), so that a
+    call reusing them shows up in the resident memory again."""
+    import gc
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+            pass
+
+
+def _peak_rss(run: Callable[[], object]) -> int:
+    _release_free_memory()
+    _reset_peak_rss()
+    before = _status_bytes("VmRSS")
     run()
-    return int(tf.config.experimental.get_memory_info(device)["peak"] - before)
+    return max(0, _status_bytes("VmHWM") - before)
+
+
+def _sampled_rss(run: Callable[[], object], interval: float = 1e-3) -> int:
+    import threading
+
+    _release_free_memory()
+    before = _rss_bytes()
+    peak = [before]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(interval):
+            peak[0] = max(peak[0], _rss_bytes())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        run()
+    finally:
+        stop.set()
+        sampler.join()
+    return max(0, peak[0], _rss_bytes()) - before
+
+
+def _max_rss(run: Callable[[], object]) -> int:
+    import resource
+
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, kB on Linux and BSDs
+    _release_free_memory()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    run()
+    return max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * scale
+
+
+def memory_needed(
+    run: Callable[[], object], device: str = "CPU:0", method: str = "auto"
+) -> MemoryUse:
+    """Bytes needed at the peak of ``run()`` beyond what was already held before it, measured by
+    ``method`` (a key of `MEMORY_METHODS`, or ``"auto"``: the allocator where TensorFlow keeps
+    statistics for ``device``, else `rss_method()`).
+
+    With the allocator, weights, optimizer state and other live tensors are not counted. The
+    resident-memory methods see the whole process instead of one device (on a GPU machine they
+    measure host memory, not the GPU's), count whole pages, and count a tensor only when its
+    pages are new to the process; freed heap memory is handed back to the OS first, so that
+    reusing it counts. They work with any TensorFlow build, oneDNN on or off.
+    """
+    if method == "auto":
+        method = "allocator" if allocator_stats_available(device) else rss_method()
+    if method == "allocator":
+        import gc
+
+        import tensorflow as tf
+
+        if not allocator_stats_available(device):
+            raise ValueError(
+                f"TensorFlow keeps no allocator statistics for {device!r} in this process (on a "
+                "CPU only with oneDNN on); use method='auto' or one of " +
+                ", ".join(repr(m) for m in MEMORY_METHODS if m != "allocator"))
+        gc.collect()  # free unreachable tensors now, not in the middle of run()
+        tf.config.experimental.reset_memory_stats(device)  # the peak restarts from current use
+        before = tf.config.experimental.get_memory_info(device)["current"]
+        run()
+        peak = tf.config.experimental.get_memory_info(device)["peak"]
+        return MemoryUse(int(peak - before), method)
+    measures = {"peak-rss": (_reset_peak_rss, _peak_rss),
+                "sampled-rss": (_can_read_rss, _sampled_rss),
+                "max-rss": (_has_getrusage, _max_rss)}
+    if method not in measures:
+        raise ValueError(f"method must be 'auto' or one of {', '.join(map(repr, MEMORY_METHODS))}"
+                         f", got {method!r}")
+    works, measure = measures[method]
+    if not works():
+        raise ValueError(f"memory method {method!r} does not work on this machine; use "
+                         "method='auto'")
+    return MemoryUse(int(measure(run)), method)
 
 
 def load_average() -> float:
