@@ -1,14 +1,25 @@
+import sys
+from pathlib import Path
+
 import nbformat
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 from notebook_template import (
     badge,
     colab_url,
     format_duration,
     new_notebook,
+    release_ref,
     repository_url,
     setup_cell_source,
     template_problems,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_format_duration():
@@ -17,18 +28,34 @@ def test_format_duration():
     assert format_duration(185) == "3 min 05 s"
 
 
-def test_colab_badge_points_at_the_notebook_itself():
+def test_colab_badge_points_at_the_notebook_itself_at_the_release_tag():
     url = colab_url("03_x.ipynb")
     assert url.startswith("https://colab.research.google.com/github/")
-    assert url.endswith("/blob/main/notebooks/03_x.ipynb")
+    assert url.endswith(f"/blob/{release_ref()}/notebooks/03_x.ipynb")
     assert url in badge("03_x.ipynb")
 
 
-def test_setup_cell_installs_from_the_one_repository_url():
+def test_release_ref_is_the_project_version():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert release_ref() == f"v{version}"
+
+
+def test_setup_cell_installs_the_same_release_the_badge_opens():
     source = setup_cell_source()
     assert f'REPOSITORY = "{repository_url()}"' in source
+    assert f'VERSION = "{release_ref()}"' in source
+    assert 'f"lstm-course @ git+{REPOSITORY}@{VERSION}"' in source
+    assert f"/blob/{release_ref()}/" in colab_url("03_x.ipynb")
     assert 'if "google.colab" in sys.modules:' in source
     compile(source, "setup", "exec")
+
+
+def test_setup_cell_installs_only_the_course():
+    """No other package, no -U: Colab keeps its TensorFlow, kernel and Jupyter packages."""
+    command = next(line for line in setup_cell_source().splitlines() if "command = " in line)
+    assert command.strip() == (
+        'command = ["pip", "install", "-q", f"lstm-course @ git+{REPOSITORY}@{VERSION}"]'
+    )
 
 
 def test_setup_cell_does_nothing_outside_colab():

@@ -1,8 +1,9 @@
 """The one template every course notebook follows, and a command that starts a new notebook.
 
-The repository URL is read from pyproject.toml ([project.urls] Repository), so the Colab badge and
-the Colab install line of every notebook come from one place; tests/test_notebooks.py checks that
-each notebook matches what this module renders.
+The repository URL and the release tag are read from pyproject.toml ([project.urls] Repository,
+[project] version), so the Colab badge and the Colab install line of every notebook come from one
+place and point at the same tag; tests/test_notebooks.py checks that each notebook matches what
+this module renders.
 
     python tools/notebook_template.py notebooks/05_lstms_in_keras.ipynb "LSTMs in Keras"
 """
@@ -28,7 +29,9 @@ METADATA_KEY = "lstm_course"
 # The second code cell starts with these lines: environment.setup() chooses TensorFlow's settings
 # (oneDNN, the Keras backend, log levels), which only work before keras or tensorflow is imported.
 ENVIRONMENT_SETUP = "from utils import environment\n\nenv = environment.setup()\n"
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+# As JupyterLab writes it when it opens a notebook with the python3 kernel of ipykernel: stored this
+# way, opening a notebook changes nothing (no autosaved edit that makes a later `git pull` refuse).
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def format_duration(seconds: float) -> str:
@@ -37,15 +40,38 @@ def format_duration(seconds: float) -> str:
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
 def repository_url() -> str:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return project["urls"]["Repository"].rstrip("/")
+    return _project()["urls"]["Repository"].rstrip("/")
+
+
+def release_ref() -> str:
+    """The git tag of this version of the course ([project] version, e.g. 'v0.1.0').
+
+    The Colab badge opens the notebook at this tag and the setup cell installs the course at this
+    tag, so a notebook in Colab always runs the `utils` it was written against, never main's.
+    """
+    return f"v{_project()['version']}"
+
+
+def colab_requirement(source: str | None = None) -> str:
+    """What the setup cell gives pip: the course at this release, with its run-time minimums only.
+
+    `source` replaces the git URL (CI replays the cell against its own checkout).
+    """
+    return f"lstm-course @ {source or f'git+{repository_url()}@{release_ref()}'}"
 
 
 def colab_url(notebook: str) -> str:
-    """The Colab address of a notebook of this repository (its own path, on main)."""
+    """The Colab address of a notebook of this repository: its own path, at release_ref()."""
     github_path = repository_url().removeprefix("https://github.com/")
-    return f"https://colab.research.google.com/github/{github_path}/blob/main/notebooks/{notebook}"
+    return (
+        f"https://colab.research.google.com/github/{github_path}/blob/{release_ref()}"
+        f"/notebooks/{notebook}"
+    )
 
 
 def badge(notebook: str) -> str:
@@ -56,17 +82,25 @@ def badge(notebook: str) -> str:
 
 
 def setup_cell_source() -> str:
-    """The standard first code cell: installs the course in Colab, does nothing elsewhere."""
+    """The standard first code cell: installs the course in Colab, does nothing elsewhere.
+
+    Only `lstm-course` itself is named, at the release the notebook belongs to; its dependencies
+    are minimum versions ([project] dependencies), so pip keeps Colab's TensorFlow, numpy, kernel
+    and Jupyter packages and upgrades only what is below a minimum. No `-U`: that would upgrade
+    every dependency. tools/colab_install_check.py replays this cell in CI.
+    """
     return (
-        "# Setup: in Colab this installs the course (its `utils` and pinned libraries);\n"
-        "# locally `make lab` already did, and this cell does nothing.\n"
+        "# Setup: in Colab this installs the course's `utils` at the version of this notebook.\n"
+        "# Colab's TensorFlow, kernel and Jupyter stay as they are (pip upgrades only a library\n"
+        "# older than the course needs). Locally `make lab` already did, and this does nothing.\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
         "\n"
         f'    REPOSITORY = "{repository_url()}"\n'
-        '    command = ["pip", "install", "-q", f"lstm-course @ git+{REPOSITORY}"]\n'
+        f'    VERSION = "{release_ref()}"\n'
+        '    command = ["pip", "install", "-q", f"lstm-course @ git+{REPOSITORY}@{VERSION}"]\n'
         '    subprocess.run([sys.executable, "-m", *command], check=True)'
     )
 
