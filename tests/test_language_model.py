@@ -162,6 +162,68 @@ def test_train_keeps_the_best_model_and_resumes_after_an_interruption(tmp_path):
                                                          rel=1e-4)
 
 
+def _windows(seed=3):
+    ids = np.random.default_rng(5).integers(0, VOCAB, 64 * 8 + 1)
+    train = text.windows(ids, 8, 16, seed=seed)  # shuffled: 4 batches per epoch
+    val = text.windows(ids[:200], 8, 16, shuffle=False, drop_remainder=False)
+    return train, val
+
+
+def _model(seed, dropout=0.2, units=(16,)):
+    keras.utils.set_random_seed(seed)
+    return lm.compile_model(lm.build_model(VOCAB, 8, units, None, dropout=dropout))
+
+
+def _interrupted(run_dir, after_epoch, epochs=4, seed=0):
+    train, val = _windows()
+    with pytest.raises(KeyboardInterrupt):
+        lm.train(_model(seed), train, val, epochs, run_dir, verbose=0,
+                 extra_callbacks=[_StopAfter(after_epoch)])
+
+
+def test_resumed_training_equals_uninterrupted_training(tmp_path):
+    train, val = _windows()
+    whole = lm.train(_model(0), train, val, 4, tmp_path / "whole", verbose=0)
+    _interrupted(tmp_path / "resumed", after_epoch=1)
+    assert lm.resume_epoch(tmp_path / "resumed" / "backup") == 2
+    train, val = _windows()  # a new kernel: new datasets, a model with other initial weights
+    resumed = lm.train(_model(1), train, val, 4, tmp_path / "resumed", verbose=0)
+    assert resumed.epochs_run == 2
+    # shuffled windows and dropout, yet the same batches, masks and losses in every epoch
+    np.testing.assert_allclose(resumed.history["loss"], whole.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(resumed.history["val_loss"], whole.history["val_loss"], rtol=1e-6)
+    assert len(set(whole.history["loss"])) == 4  # the model did learn something each epoch
+
+
+def test_a_worse_resumed_epoch_does_not_replace_the_best_model(tmp_path):
+    _interrupted(tmp_path, after_epoch=1, epochs=3)
+    before = lm.read_history(tmp_path / "history.csv")["val_loss"]
+    train, val = _windows()
+    too_fast = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 5.0)  # after the restore
+    run = lm.train(_model(0), train, val, 3, tmp_path, verbose=0, extra_callbacks=[too_fast])
+    assert run.history["val_loss"][:2] == before
+    assert run.history["val_loss"][2] > min(before) + 0.1  # the resumed epoch made it worse
+    best = keras.models.load_model(run.best_path)
+    assert best.evaluate(val, verbose=0)[0] == pytest.approx(min(before), rel=1e-5)
+
+
+@pytest.mark.parametrize("units", [(12,), (16, 16)])
+def test_a_backup_that_does_not_fit_the_model_is_a_clear_error(tmp_path, units):
+    _interrupted(tmp_path, after_epoch=0)
+    train, val = _windows()
+    backup = tmp_path / "backup"
+    with pytest.raises(ValueError, match=rf"backup in {backup} does not fit this model.*"
+                                         r"move or delete that folder"):
+        lm.train(_model(0, units=units), train, val, 4, tmp_path, verbose=0)
+    assert (backup / "latest.weights.h5").exists()  # kept, not deleted
+    run = lm.train(_model(0), train, val, 4, tmp_path, verbose=0)  # the right model resumes
+    assert run.epochs_run == 3 and run.history["epoch"] == [0, 1, 2, 3]
+
+
+def test_resume_epoch_without_a_backup_is_zero(tmp_path):
+    assert lm.resume_epoch(tmp_path / "backup") == 0
+
+
 def test_train_after_a_finished_run_starts_a_fresh_log(tmp_path):
     data = _data()
     model = lm.compile_model(lm.build_model(VOCAB, 8, (16,), None))

@@ -157,6 +157,56 @@ def test_windows_shuffle_is_seeded():
     assert not np.array_equal(first_epoch(1), first_epoch(2))
 
 
+def _starts(batches):
+    return np.concatenate([np.asarray(x)[:, 0] for x, _ in batches])
+
+
+def test_epoch_order_depends_on_seed_and_epoch_only():
+    def order(seed, epoch):
+        return text.epoch_order(50, seed, epoch).numpy()
+
+    np.testing.assert_array_equal(order(1, 3), order(1, 3))
+    assert sorted(order(1, 3)) == list(range(50))
+    assert not np.array_equal(order(1, 3), order(1, 4))
+    assert not np.array_equal(order(1, 3), order(2, 3))
+    with pytest.raises(ValueError, match="n must be"):
+        text.epoch_order(0, 1, 3)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        text.epoch_order(50, 1.5, 3)
+
+
+def test_epochs_from_resumes_the_same_order_of_windows():
+    ids = np.arange(1001)  # 100 windows of 10: 6 batches of 16 per epoch, 4 windows left over
+    data = text.windows(ids, 10, 16, seed=7)
+    assert int(data.cardinality()) == 6
+    stream = _starts(data.epochs_from(0).take(3 * 6))
+    epochs = stream.reshape(3, 96)
+    for epoch in epochs:  # each window at most once per epoch, all but the 4 left over
+        assert len(set(epoch)) == 96 and set(epoch) <= set(range(0, 1000, 10))
+    assert not np.array_equal(epochs[1], epochs[2])
+    # a run that resumes at epoch 2 sees what an uninterrupted run sees in its epoch 2
+    np.testing.assert_array_equal(_starts(data.epochs_from(2).take(6)), epochs[2])
+    again = text.windows(ids, 10, 16, seed=7)  # in a new kernel
+    np.testing.assert_array_equal(_starts(again.epochs_from(1).take(6)), epochs[1])
+    other_seed = text.windows(ids, 10, 16, seed=8)
+    assert not np.array_equal(_starts(other_seed.epochs_from(1).take(6)), epochs[1])
+    x, y = next(iter(data.epochs_from(0)))
+    np.testing.assert_array_equal(np.asarray(x)[:, 1:], np.asarray(y)[:, :-1])
+    assert not hasattr(text.windows(ids, 10, 16, shuffle=False), "epochs_from")
+
+
+def test_epoch_stream_keeps_a_last_partial_batch_on_request():
+    cut = np.arange(10 * 3).reshape(10, 3)
+    sizes = [len(x) for x, _ in text.epoch_stream(cut, 4, drop_remainder=False).take(6)]
+    assert sizes == [4, 4, 2, 4, 4, 2]
+    with pytest.raises(ValueError, match="first_epoch"):
+        text.epoch_stream(cut, 4, first_epoch=-1)
+    with pytest.raises(ValueError, match="make no batch"):
+        text.epoch_stream(cut, 11)  # would be an endless stream of empty epochs
+    with pytest.raises(ValueError, match="cut must be windows"):
+        text.epoch_stream(np.arange(10), 4)
+
+
 def test_windows_reject_too_little_data_and_bad_sizes():
     with pytest.raises(ValueError, match="fewer than one batch"):
         text.windows(np.arange(50), seq_len=10, batch_size=8)

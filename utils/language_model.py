@@ -211,11 +211,17 @@ def train(
 ) -> TrainingRun:
     """`model.fit` that keeps the best model and survives interruptions.
 
-    - ``run_dir/best.keras``: the model with the lowest validation loss so far (ModelCheckpoint);
+    - ``run_dir/best.keras``: the model with the lowest validation loss so far (ModelCheckpoint;
+      after a resume it starts from the best loss in the history, so a worse epoch never
+      replaces it);
     - ``run_dir/backup/``: the state at the end of the last finished epoch (BackupAndRestore). If
       a run is interrupted (a Colab disconnect, a kernel restart, Ctrl-C), calling `train` again
-      with the same `run_dir` resumes from there instead of from epoch 0;
+      with the same `run_dir` resumes from there instead of from epoch 0. A backup that does not
+      fit `model` is an error, never deleted;
     - ``run_dir/history.csv``: the per-epoch metrics, appended across resumed runs.
+
+    Training windows from `text.windows` run through their ``epochs_from`` stream, whose order
+    depends on (seed, epoch) only: a resumed run sees the same batches as an uninterrupted one.
     """
     integer_at_least("epochs", epochs, 1)
     run_dir = Path(run_dir)
@@ -225,17 +231,70 @@ def train(
     backup = run_dir / "backup"
     if not backup.exists() and log.exists():
         log.unlink()  # a finished earlier run: start a fresh log
+    best_so_far = None  # the best validation loss of the epochs before a resume
+    if backup.exists() and best.exists() and log.exists():
+        best_so_far = min(read_history(log).get("val_loss", []), default=None)
+    steps = None
+    if hasattr(train_data, "epochs_from"):  # text.windows: epoch k's order from (seed, k)
+        steps = int(train_data.cardinality())
+        train_data = train_data.epochs_from(resume_epoch(backup))
     epochs_seen = []
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup)),
-        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True),
+        _BackupAndRestore(str(backup)),
+        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
+                                        initial_value_threshold=best_so_far),
         keras.callbacks.CSVLogger(str(log), append=True),
         keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, _: epochs_seen.append(epoch)),
         *extra_callbacks,
     ]
     model.fit(train_data, validation_data=validation_data, epochs=epochs, callbacks=callbacks,
-              verbose=verbose)
+              steps_per_epoch=steps, verbose=verbose)
     return TrainingRun(read_history(log), best, len(epochs_seen))
+
+
+def resume_epoch(backup_dir: Path | str) -> int:
+    """The epoch a run resumes at from `backup_dir` (BackupAndRestore's metadata): 0 without one."""
+    metadata = Path(backup_dir) / "training_metadata.json"
+    return int(json.loads(metadata.read_text())["epoch"]) if metadata.exists() else 0
+
+
+def _random_states(model: keras.Model) -> list:
+    """The states of the model's random generators (dropout): `save_weights` leaves them out."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+class _BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that also backs up the dropout random states (so that a resumed run
+    drops the same units as an uninterrupted one), and that names the folder to deal with when
+    its backup does not fit the model."""
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+            self._restore_random_states()
+        except (ValueError, KeyError) as error:
+            raise ValueError(
+                f"The training backup in {self.backup_dir} does not fit this model: it was saved "
+                "by a model with other layers, sizes or optimizer. Build the model as it was "
+                "(the same sizes and profile) to resume that run, or move or delete that folder "
+                f"to start a new run. Keras said: {error}"
+            ) from error
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        states = [keras.ops.convert_to_numpy(v).tolist() for v in _random_states(self.model)]
+        (Path(self.backup_dir) / "random_states.json").write_text(json.dumps(states))
+
+    def _restore_random_states(self):
+        path = Path(self.backup_dir) / "random_states.json"
+        if not path.exists():
+            return
+        saved, variables = json.loads(path.read_text()), _random_states(self.model)
+        if len(saved) != len(variables):
+            raise ValueError(f"{len(saved)} random generator states saved, the model has "
+                             f"{len(variables)}")
+        for variable, state in zip(variables, saved, strict=True):
+            variable.assign(state)
 
 
 def read_history(path: Path | str) -> dict[str, list[float]]:

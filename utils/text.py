@@ -230,6 +230,11 @@ def windows(
     ``window[1:]``. The windows are cached, shuffled each epoch (seeded), batched and
     prefetched. Training drops a last partial batch so every step has the same shape; evaluation
     keeps it (``drop_remainder=False``) so that every window counts.
+
+    Each pass over a shuffled dataset draws a new order, but the orders start again whenever
+    `model.fit` is called again. For training that can be interrupted and resumed, a shuffled
+    dataset also has ``epochs_from(first_epoch)``: an endless stream of epochs whose order depends
+    only on ``(seed, epoch)`` (see `epoch_stream`); `language_model.train` uses it.
     """
     import numpy as np
     import tensorflow as tf
@@ -248,7 +253,57 @@ def windows(
     data = tf.data.Dataset.from_tensor_slices((cut[:, :-1], cut[:, 1:])).cache()
     if shuffle:
         data = data.shuffle(len(cut), seed=seed, reshuffle_each_iteration=True)
-    return data.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    data = data.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    if shuffle:
+        data.epochs_from = lambda first_epoch: epoch_stream(cut, batch_size, seed, first_epoch,
+                                                            drop_remainder)
+    return data
+
+
+def epoch_order(n: int, seed: int, epoch):
+    """A permutation of ``range(n)`` that depends only on (seed, epoch): the order of the windows
+    in that epoch of `epoch_stream` (a stateless shuffle, Philox, as a tf int32 tensor)."""
+    import numpy as np
+    import tensorflow as tf
+
+    integer_at_least("n", n, 1)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_shuffle(tf.range(n), seed=key, alg="philox")
+
+
+def epoch_stream(cut, batch_size: int, seed: int = 0, first_epoch: int = 0,
+                 drop_remainder: bool = True):
+    """Epochs ``first_epoch, first_epoch + 1, ...`` of the windows `cut` [n, seq_len + 1], without
+    end, as (input, target) batches: each window once per epoch, in the order `epoch_order`.
+
+    Fit it with ``steps_per_epoch`` = the batches of one epoch. A run that stops after epoch k and
+    continues with ``epoch_stream(..., first_epoch=k + 1)`` sees the very batches that one
+    uninterrupted run sees."""
+    import numpy as np
+    import tensorflow as tf
+
+    integer_at_least("batch_size", batch_size, 1)
+    integer_at_least("first_epoch", first_epoch, 0)
+    cut = np.asarray(cut, dtype=np.int32)
+    if cut.ndim != 2 or cut.shape[1] < 2:
+        raise ValueError(f"cut must be windows [n, seq_len + 1] with seq_len >= 1, got shape "
+                         f"{cut.shape}")
+    if len(cut) < (batch_size if drop_remainder else 1):  # else every epoch would be empty
+        raise ValueError(f"{len(cut)} windows make no batch of batch_size={batch_size}")
+    inputs, targets = tf.constant(cut[:, :-1]), tf.constant(cut[:, 1:])
+
+    def one_epoch(epoch):
+        order = tf.data.Dataset.from_tensor_slices(epoch_order(len(cut), seed, epoch))
+        return order.batch(batch_size, drop_remainder=drop_remainder)
+
+    return (
+        tf.data.Dataset.counter(first_epoch)
+        .flat_map(one_epoch)
+        .map(lambda i: (tf.gather(inputs, i), tf.gather(targets, i)))
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 @dataclass(frozen=True)
