@@ -282,3 +282,22 @@ def test_count_perplexity_unigram_and_previous_token():
 def test_count_perplexity_rejects_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         lm.count_perplexity(*args)
+
+
+def test_checkpoints_go_to_drive_in_colab_only(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.delenv(lm.CHECKPOINT_ENV, raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert lm.keep_checkpoints_on_drive() is False and lm.CHECKPOINT_ENV not in os.environ
+
+    mounted = []
+    colab = types.ModuleType("google.colab")
+    colab.drive = types.SimpleNamespace(mount=mounted.append)
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    assert lm.keep_checkpoints_on_drive() is True
+    assert mounted == [lm.DRIVE] and os.environ[lm.CHECKPOINT_ENV] == lm.DRIVE_CHECKPOINTS
+    monkeypatch.setenv(lm.CHECKPOINT_ENV, "/somewhere/else")  # the learner's choice wins
+    assert lm.keep_checkpoints_on_drive() is False and mounted == [lm.DRIVE]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,24 @@ def checkpoint_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+DRIVE = "/content/drive"
+DRIVE_CHECKPOINTS = f"{DRIVE}/MyDrive/lstm-course/checkpoints"
+
+
+def keep_checkpoints_on_drive() -> bool:
+    """In Colab, mount Google Drive (Colab asks for permission) and point ``$COURSE_CHECKPOINTS``
+    at a folder there, because a Colab runtime's disk is lost when the runtime is recycled; each
+    notebook runs on its own runtime, so 07 finds the model 06 trained. Elsewhere, or where
+    ``$COURSE_CHECKPOINTS`` is set already, it does nothing. Returns whether it mounted Drive."""
+    if "google.colab" not in sys.modules or os.environ.get(CHECKPOINT_ENV):
+        return False
+    from google.colab import drive
+
+    drive.mount(DRIVE)
+    os.environ[CHECKPOINT_ENV] = DRIVE_CHECKPOINTS
+    return True
 
 
 @dataclass
