@@ -100,9 +100,9 @@ $(OLDEST_VENV)/.installed: pyproject.toml tools/oldest_requirements.py $(STAMP) 
 	echo '*' > $(OLDEST_VENV)/.gitignore
 	$(OLDEST_BIN)/python -m pip install --quiet --upgrade pip
 	$(OLDEST_BIN)/python -m pip install --quiet $$($(BIN)/python tools/oldest_requirements.py) -e ".[test]"
-	$(OLDEST_BIN)/python -m pip uninstall --quiet --yes lstm-course
 	touch $@
 
+# The course itself is removed first, so the cell's install is a fresh one, as in Colab.
 oldest: $(OLDEST_VENV)/.installed
 	$(OLDEST_BIN)/python -m pip uninstall --quiet --yes lstm-course
 	$(OLDEST_BIN)/python tools/colab_install_check.py

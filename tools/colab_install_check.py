@@ -17,6 +17,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import types
 from pathlib import Path
 from unittest import mock
@@ -43,8 +44,9 @@ print(json.dumps({name: v(name) for name in sys.argv[1:]}))
 
 def installed_versions(names, python: str = sys.executable) -> dict[str, str | None]:
     """Versions of `names` in `python`'s environment (None when not installed), read afresh."""
-    out = subprocess.run([python, "-c", _VERSIONS, *names], check=True, capture_output=True,
-                         text=True).stdout
+    # -I: not the current directory's *.egg-info (a checkout's), as `python -c` would read.
+    out = subprocess.run([python, "-I", "-c", _VERSIONS, *names], check=True,
+                         capture_output=True, text=True).stdout
     return json.loads(out)
 
 
@@ -88,7 +90,8 @@ def main(argv=None) -> int:
     before = installed_versions(names)
     command = replay_command(args.checkout)
     print("replaying the Colab setup cell:", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
+    # Not from the checkout: pip would take its lstm_course.egg-info for an installed course.
+    subprocess.run(command, check=True, cwd=tempfile.gettempdir())
     after = installed_versions(names)
     for name in names:
         mark = "" if before[name] == after[name] else "  (changed)"
