@@ -1,20 +1,30 @@
-"""Tokens per second of the course's language-model training step, and its share of the hardware.
+"""Tokens per second of the course's language-model training step, against PyTorch and per variant.
 
-Measures, side by side in one run on this machine, the training step (forward, backward, Adam
-update) of the language model at the `gpu` profile's shapes (Embedding 96, LSTM 512, LSTM 256,
-Dense 1024, Dense 705) for:
+By default (engines) it times, side by side in one run on this machine, one training step
+(forward, backward, Adam update; float32; softmax cross-entropy on the logits) of the book's
+language model (Embedding 96 -> LSTM 512 -> LSTM 256 -> Dense 1024 ReLU -> Dense 705) at the same
+shapes and thread count in three processes, all on the CPU:
 
-- fused: `keras.layers.LSTM` (the cuDNN kernel on a GPU, asserted with ``use_cudnn=True``);
-- generic: `keras.layers.RNN(keras.layers.LSTMCell(n))`, the per-step loop;
-- mixed: the fused model under ``mixed_float16`` (GPU) or ``mixed_bfloat16`` (CPUs with native
-  bfloat16), skipped with a message elsewhere;
+- TensorFlow with its oneDNN CPU kernels on (``TF_ENABLE_ONEDNN_OPTS=1``, the course's default:
+  `utils.environment.setup()` turns it on unless the learner chose);
+- TensorFlow with oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``, TensorFlow's own default on CPUs
+  without AVX-512);
+- PyTorch ``nn.LSTM`` (optional: ``pip install torch``; without it that column is skipped and
+  the script says so).
 
-each with its achieved FLOP/s as a fraction of the measured matrix-multiply ceiling of its
-compute dtype (`utils.speed`). The input is random token ids of the chosen shape: speed does not
-depend on the values. Run from the repository root:
+Each engine runs in its own process (the oneDNN setting is read when TensorFlow is imported); the
+parent sends "step" to each in turn, so step i of every engine runs before step i + 1 of any and
+a burst of load from other processes slows all of them alike, while only one engine computes at
+a time. Ratios are per training token, from the median and from the fastest step.
 
-    .venv/bin/python benchmarks/train_step.py --batch 128 --length 128
-    .venv/bin/python benchmarks/train_step.py --batch 256 --length 64 --inter-threads 1
+With ``--variants`` it instead measures, in this process, Keras variants (fused `LSTM`, generic
+`RNN(LSTMCell)`, mixed precision) with their achieved FLOP/s as a fraction of the measured
+matrix-multiply ceiling (`utils.speed`). The input is random token ids of the chosen shape: speed
+does not depend on the values. Run from the repository root:
+
+    .venv/bin/python benchmarks/train_step.py                       # engines, batch 128 x 128
+    .venv/bin/python benchmarks/train_step.py --batch 256 --length 32 --steps 5
+    .venv/bin/python benchmarks/train_step.py --variants fused,generic,mixed --batch 256 --length 32
 
 What was tried and the latest results are in benchmarks/train_step.md.
 """
@@ -22,8 +32,11 @@ What was tried and the latest results are in benchmarks/train_step.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 VOCAB = 705  # the book's bigram vocabulary
 VARIANTS = ("fused", "generic", "mixed")
+ENGINES = {  # name: (worker, TF_ENABLE_ONEDNN_OPTS or None, label)
+    "onednn-on": ("tensorflow", "1", "TensorFlow, oneDNN on (course default)"),
+    "onednn-off": ("tensorflow", "0", "TensorFlow, oneDNN off"),
+    "torch": ("torch", None, "PyTorch nn.LSTM"),
+}
 CEILING_REPEATS = 10  # the fastest of many products: a busy machine only lowers the ceiling
 
 
@@ -39,23 +57,39 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=128, help="sequences per step")
     parser.add_argument("--length", type=int, default=128, help="tokens per sequence")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per variant")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per engine/variant")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (>= 1)")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated subset of {','.join(VARIANTS)}")
+    parser.add_argument("--engines", default=",".join(ENGINES),
+                        help=f"comma-separated subset of {','.join(ENGINES)} (the default mode)")
+    parser.add_argument("--variants", default=None,
+                        help="measure Keras variants in this process instead of engines: a "
+                             f"comma-separated subset of {','.join(VARIANTS)}")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="engines mode: threads of every engine (TensorFlow intra-op, "
+                             "torch.set_num_threads); 0: the cores this process may use")
+    parser.add_argument("--worker", choices=("tensorflow", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--intra-threads", type=int, default=0,
                         help="threads inside one op (0: TensorFlow's default, all cores)")
     parser.add_argument("--inter-threads", type=int, default=0,
-                        help="ops run at the same time (0: TensorFlow's default)")
+                        help="TensorFlow: ops run at the same time (0: TensorFlow's default); "
+                             "in engines mode for both TensorFlow engines")
     parser.add_argument("--unroll", action="store_true",
                         help="unroll the time loop (no cuDNN on a GPU; a long compile)")
     parser.add_argument("--jit-compile", action="store_true",
                         help="compile the steps with XLA (Keras turns it off for cuDNN layers)")
     args = parser.parse_args(argv)
-    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = sorted(set(args.variants) - set(VARIANTS))
-    if unknown:
-        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    if args.variants is not None:
+        args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = sorted(set(args.variants) - set(VARIANTS))
+        if unknown:
+            parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = sorted(set(args.engines) - set(ENGINES))
+    if unknown or not args.engines:
+        parser.error(f"unknown engines {unknown}; choose from {', '.join(ENGINES)}")
+    if args.threads < 0:
+        parser.error("--threads must be 0 (all usable cores) or more")
+    args.threads = args.threads or usable_cores()
     for name in ("batch", "length", "steps", "warmup"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
@@ -73,6 +107,200 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def cpu_features() -> str:
+    """The flags that decide TensorFlow's CPU speed, present or not (Linux)."""
+    from utils import speed
+
+    flags = speed.cpu_flags()
+    if not flags:
+        return "CPU flags unknown (no /proc/cpuinfo)"
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16")
+    return ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in wanted)
+
+
+def random_batch(args):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    shape = (args.batch, args.length)
+    return (rng.integers(0, VOCAB, shape, dtype=np.int32),
+            rng.integers(0, VOCAB, shape, dtype=np.int32))
+
+
+def tensorflow_step(args):
+    """One Keras training step of the course's model (as `language_model.compile_model` trains
+    it: Adam 2e-3 with clipnorm 1.0, cross-entropy on logits), and a description."""
+    from utils import environment
+
+    environment.quiet_tensorflow()
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    if args.inter_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_threads)
+    from utils import language_model, speed
+
+    keras.utils.set_random_seed(0)
+    model = language_model.compile_model(language_model.build_model(VOCAB))
+    x, y = random_batch(args)
+    onednn = "on" if speed.onednn_enabled() else "off"
+    return (lambda: model.train_on_batch(x, y),
+            f"TensorFlow {tf.__version__}, Keras {keras.__version__}, oneDNN {onednn}, "
+            f"{args.threads} intra-op threads, inter-op {args.inter_threads or 'default'}")
+
+
+def torch_step(args):
+    """The same model and step in PyTorch: nn.LSTM layers, Adam 2e-3, each gradient clipped to
+    norm 1.0 on its own (as Keras' clipnorm does), cross-entropy on logits, float32."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    class LanguageModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(VOCAB, 96)
+            self.lstm_1 = nn.LSTM(96, 512, batch_first=True)
+            self.lstm_2 = nn.LSTM(512, 256, batch_first=True)
+            self.hidden = nn.Linear(256, 1024)
+            self.logits = nn.Linear(1024, VOCAB)
+
+        def forward(self, tokens):
+            h, _ = self.lstm_1(self.embedding(tokens))
+            h, _ = self.lstm_2(h)
+            return self.logits(torch.relu(self.hidden(h)))
+
+    model = LanguageModel()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    parameters = list(model.parameters())
+    x, y = (torch.from_numpy(a).long() for a in random_batch(args))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x).reshape(-1, VOCAB), y.reshape(-1))
+        loss.backward()
+        for parameter in parameters:
+            torch.nn.utils.clip_grad_norm_(parameter, 1.0)
+        optimizer.step()
+        return loss.item()
+
+    return step, (f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN "
+                  f"(mkldnn) {'available' if torch.backends.mkldnn.is_available() else 'absent'}")
+
+
+def worker(args) -> int:
+    """One engine, driven by the parent through stdin: "step" times one step, "quit" ends."""
+    step, description = (tensorflow_step if args.worker == "tensorflow" else torch_step)(args)
+    started = time.perf_counter()
+    step()
+    first = time.perf_counter() - started
+    for _ in range(args.warmup - 1):
+        step()
+    print(json.dumps({"ready": description, "first": first}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
+        started = time.perf_counter()
+        step()
+        print(json.dumps({"seconds": time.perf_counter() - started}), flush=True)
+    return 0
+
+
+def start_engine(name, args):
+    kind, onednn, _ = ENGINES[name]
+    env = dict(os.environ)
+    if kind == "tensorflow":
+        env["CUDA_VISIBLE_DEVICES"] = "-1"  # a CPU comparison, also on a GPU machine
+    if onednn is None:
+        env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    else:
+        env["TF_ENABLE_ONEDNN_OPTS"] = onednn  # before the worker imports TensorFlow
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind,
+               "--batch", str(args.batch), "--length", str(args.length),
+               "--warmup", str(args.warmup), "--threads", str(args.threads),
+               "--inter-threads", str(args.inter_threads)]
+    return subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+
+
+def reply(process, name) -> dict:
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the {name} worker ended (exit code {process.wait()}); see above")
+    return json.loads(line)
+
+
+def compare_engines(args) -> int:
+    import importlib.util
+
+    from utils import speed
+
+    print(f"machine: {cpu_name()}, {os.cpu_count()} logical cores ({usable_cores()} usable)")
+    print(f"CPU features: {cpu_features()}")
+    print(f"Python {platform.python_version()}; every engine: {args.threads} threads, float32")
+    print(f"load average before: {speed.load_average():.2f} (other processes on these cores)")
+    engines = list(args.engines)
+    if "torch" in engines and importlib.util.find_spec("torch") is None:
+        print("PyTorch is not installed here: its column is skipped "
+              "(pip install torch, or the course's 'bench' extra, to include it)")
+        engines.remove("torch")
+    if not engines:
+        return 0
+    processes = {}
+    try:
+        for name in engines:  # started one after another: each compiles and warms up alone
+            processes[name] = start_engine(name, args)
+            ready = reply(processes[name], name)
+            print(f"{ENGINES[name][2]}: {ready['ready']}; first step {ready['first']:.1f} s")
+        seconds = {name: [] for name in engines}
+        for _ in range(args.steps):  # round-robin: one step of each engine in turn
+            for name, process in processes.items():
+                process.stdin.write("step\n")
+                process.stdin.flush()
+                seconds[name].append(reply(process, name)["seconds"])
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.stdin.close()
+                process.wait(timeout=60)
+    tokens = args.batch * args.length
+    reference = "torch" if "torch" in seconds else None
+    print(f"\nbatch {args.batch} x length {args.length} = {tokens} tokens per step; "
+          f"{args.steps} timed steps of each engine, taken in turns, after {args.warmup} "
+          "warm-up steps")
+    header = f"{'engine':<40} {'median s':>8} {'best s':>7} {'tokens/s':>9}"
+    if reference:
+        header += f" {'x PyTorch (median)':>18} {'x PyTorch (best)':>16}"
+    print(header)
+    for name in engines:
+        median, best = statistics.median(seconds[name]), min(seconds[name])
+        row = f"{ENGINES[name][2]:<40} {median:>8.3f} {best:>7.3f} {tokens / median:>9.0f}"
+        if reference:
+            row += (f" {statistics.median(seconds[reference]) / median:>17.2f}x"
+                    f" {min(seconds[reference]) / best:>15.2f}x")
+        print(row)
+    if {"onednn-on", "onednn-off"} <= set(seconds):
+        on, off = seconds["onednn-on"], seconds["onednn-off"]
+        print(f"oneDNN on vs off, per token: {statistics.median(off) / statistics.median(on):.2f}x"
+              f" (median), {min(off) / min(on):.2f}x (best)")
+    if reference and "onednn-on" in seconds:
+        ratio = statistics.median(seconds[reference]) / statistics.median(seconds["onednn-on"])
+        print(f"target: the course's default (oneDNN on) >= 1.0x PyTorch per token: {ratio:.2f}x "
+              f"(median), {'met' if ratio >= 1.0 else 'missed'}")
+    print(f"load average after: {speed.load_average():.2f}")
+    return 0
+
+
 def recurrent_layer(kind: str, on_gpu: bool, unroll: bool):
     import keras
 
@@ -87,6 +315,14 @@ def recurrent_layer(kind: str, on_gpu: bool, unroll: bool):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.worker:
+        return worker(args)
+    if args.variants is None:
+        return compare_engines(args)
+    return compare_variants(args)
+
+
+def compare_variants(args) -> int:
     from utils import environment
 
     environment.quiet_tensorflow()

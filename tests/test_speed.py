@@ -232,6 +232,19 @@ def test_memory_needed_by_lifetime_peak_is_a_lower_bound():
     assert 0 <= needed.bytes < 72 * 2**20  # zero when the process peaked higher before
 
 
+def test_memory_needed_never_fails_in_auto_mode_where_nothing_measures(monkeypatch):
+    # Windows: no allocator statistics on its CPU, no /proc, no getrusage.
+    monkeypatch.setattr(speed, "allocator_stats_available", lambda device: False)
+    monkeypatch.setattr(speed, "_reset_peak_rss", lambda: False)
+    monkeypatch.setattr(speed, "_can_read_rss", lambda: False)
+    monkeypatch.setattr(speed, "_has_getrusage", lambda: False)
+    calls = []
+    used = speed.memory_needed(lambda: calls.append(1))
+    assert calls == [1] and used == speed.MemoryUse(0, "unmeasured") and not used.is_peak
+    with pytest.raises(ValueError, match="'max-rss' does not work on this machine"):
+        speed.memory_needed(lambda: None, method="max-rss")
+
+
 def test_memory_needed_rejects_unknown_methods():
     with pytest.raises(ValueError, match="method must be 'auto' or one of 'allocator'"):
         speed.memory_needed(lambda: None, method="psutil")

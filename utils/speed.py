@@ -281,6 +281,7 @@ MEMORY_METHODS = {
                    "(Linux: /proc/self/statm), highest sample minus the value before",
     "max-rss": "growth of the process's lifetime peak resident memory (getrusage): a lower "
                "bound, zero when the call stays below an earlier peak of the process",
+    "unmeasured": "no way to measure memory here (no /proc, no getrusage): reported as 0",
 }
 
 
@@ -298,8 +299,8 @@ class MemoryUse:
 
     @property
     def is_peak(self) -> bool:
-        """False only for "max-rss", which can miss a call's peak entirely."""
-        return self.method != "max-rss"
+        """False for "max-rss", which can miss a call's peak entirely, and for "unmeasured"."""
+        return self.method not in ("max-rss", "unmeasured")
 
 
 def allocator_stats_available(device: str = "CPU:0") -> bool:
@@ -364,7 +365,7 @@ def rss_method() -> str:
         return "peak-rss"
     if _can_read_rss():
         return "sampled-rss"
-    return "max-rss"
+    return "max-rss" if _has_getrusage() else "unmeasured"
 
 
 def _release_free_memory() -> None:
@@ -412,6 +413,11 @@ def _sampled_rss(run: Callable[[], object], interval: float = 1e-3) -> int:
     return max(0, peak[0], _rss_bytes()) - before
 
 
+def _unmeasured(run: Callable[[], object]) -> int:
+    run()
+    return 0
+
+
 def _max_rss(run: Callable[[], object]) -> int:
     import resource
 
@@ -427,7 +433,8 @@ def memory_needed(
 ) -> MemoryUse:
     """Bytes needed at the peak of ``run()`` beyond what was already held before it, measured by
     ``method`` (a key of `MEMORY_METHODS`, or ``"auto"``: the allocator where TensorFlow keeps
-    statistics for ``device``, else `rss_method()`).
+    statistics for ``device``, else `rss_method()`; "auto" never fails: where nothing can
+    measure, the record says "unmeasured" and `MemoryUse.is_peak` is False).
 
     With the allocator, weights, optimizer state and other live tensors are not counted. The
     resident-memory methods see the whole process instead of one device (on a GPU machine they
@@ -455,7 +462,8 @@ def memory_needed(
         return MemoryUse(int(peak - before), method)
     measures = {"peak-rss": (_reset_peak_rss, _peak_rss),
                 "sampled-rss": (_can_read_rss, _sampled_rss),
-                "max-rss": (_has_getrusage, _max_rss)}
+                "max-rss": (_has_getrusage, _max_rss),
+                "unmeasured": (lambda: True, _unmeasured)}
     if method not in measures:
         raise ValueError(f"method must be 'auto' or one of {', '.join(map(repr, MEMORY_METHODS))}"
                          f", got {method!r}")
