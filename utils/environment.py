@@ -134,7 +134,12 @@ def choose_onednn() -> str:
 
 
 def onednn_enabled() -> bool:
-    """Whether TensorFlow runs its oneDNN CPU kernels in this process."""
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process (fixed at its import).
+
+    TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` when it is imported; without it, 2.21 turns oneDNN
+    on for some CPUs only (seen: on for AVX-512 Intel and AMD Zen 4, off for AVX2-only AMD EPYC).
+    Without it, TensorFlow keeps no allocator statistics on the CPU and runs no native bfloat16.
+    """
     from tensorflow.python.util import _pywrap_util_port
 
     return bool(_pywrap_util_port.IsMklEnabled())

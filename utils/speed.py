@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import integer_at_least
+from .environment import onednn_enabled  # noqa: F401 (notebook 11 calls speed.onednn_enabled)
 
 # The backward pass computes two products per forward product: the gradient with respect to the
 # layer's input and the one with respect to its weights.
@@ -236,17 +237,6 @@ def cpu_has_bfloat16(flags: frozenset[str] | None = None) -> bool:
     """
     flags = cpu_flags() if flags is None else flags
     return bool({"avx512_bf16", "amx_bf16"} & flags)
-
-
-def onednn_enabled() -> bool:
-    """Whether TensorFlow runs its oneDNN CPU kernels in this process (fixed at its import).
-
-    TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` when it is imported; without it, 2.21 turns oneDNN
-    on for CPUs with AVX-512 and leaves it off on AVX2-only ones.
-    """
-    from tensorflow.python.util import _pywrap_util_port
-
-    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def mixed_precision_policy(
