@@ -138,6 +138,7 @@ def test_setup_and_training_show_no_stderr_in_a_jupyter_kernel(root, monkeypatch
     """The setup cell as JupyterLab runs it: a kernel that captures the process's stderr, so
     TensorFlow's C++ lines would appear under the cell as a red box."""
     monkeypatch.delenv("PYTEST_CURRENT_TEST")  # ipykernel captures no stderr under pytest
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)  # the course's default: on
     import nbformat
     from nbclient import NotebookClient
 
