@@ -139,7 +139,7 @@ def tensorflow_step(args):
     it: Adam 2e-3 with clipnorm 1.0, cross-entropy on logits), and a description."""
     from utils import environment
 
-    environment.quiet_tensorflow()
+    environment.setup(seed=0, verbose=False)  # keeps TensorFlow's start-up lines out
     import keras
     import tensorflow as tf
 
