@@ -143,7 +143,10 @@ def test_teacher_forcing_shifts_by_one_and_round_trips():
     assert dates.decode_target(outputs[0]) == "2026-11-24"
     assert dates.decode_target(inputs[1]) == "1999-03-03"  # the start token is skipped
     assert dates.decode_target([*outputs[1], 5, 6]) == "1999-03-03"  # stops at </s>
-    assert dates.decode_target([5, -1, 6]) == dates.TARGET_TOKENS[5] + dates.TARGET_TOKENS[6]
+    five, six = dates.TARGET_TOKENS[5], dates.TARGET_TOKENS[6]
+    assert dates.decode_target([5, dates.PAD_ID, 6]) == five + six  # padding is skipped
+    with pytest.raises(ValueError, match="outside the target vocabulary"):
+        dates.decode_target([5, -1])
 
 
 def test_metrics():

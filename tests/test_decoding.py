@@ -16,7 +16,7 @@ import tensorflow as tf
 from utils import decoding
 from utils.decoding import PAD_ID, Decoder
 
-VOCAB, HIDDEN, EOS = 5, 4, 0
+VOCAB, HIDDEN, EOS = 5, 4, 3  # end-of-sequence is not the padding id
 
 
 class TinyRNN:
@@ -320,23 +320,24 @@ def test_backpointers_rebuild_the_hypotheses(rnn, decoders):
 # End of sequence and length normalisation
 
 
-SHORT_OR_LONG = [
-    [0.5, 0.499, 0.001],  # step 1: end now (short) or go on with token 1
+SHORT_EOS = 2
+SHORT_OR_LONG = [  # token 0 stands for padding: never likely
+    [0.001, 0.499, 0.5],  # step 1: end now (short) or go on with token 1
     *[[0.01, 0.98, 0.01]] * 4,  # steps 2-5: token 1
-    [0.98, 0.01, 0.01],  # step 6: end
+    [0.01, 0.01, 0.98],  # step 6: end
 ]
 
 
 def test_length_penalty_changes_the_winner():
     """Alpha 0 prefers ending at once (log 0.5); alpha 1 prefers the 6-token hypothesis."""
     model = ScriptedModel(SHORT_OR_LONG)
-    decoder = Decoder(model, 3, eos_id=0)
+    decoder = Decoder(model, 3, eos_id=SHORT_EOS)
     raw = decoder.beam_search(model.initial_state(), 1, 8, width=2, length_penalty=0.0)
     normalised = decoder.beam_search(model.initial_state(), 1, 8, width=2, length_penalty=1.0)
-    assert raw.sequences()[0] == [0]
-    assert normalised.sequences()[0] == [1, 1, 1, 1, 1, 0]
+    assert raw.sequences()[0] == [SHORT_EOS]
+    assert normalised.sequences()[0] == [1, 1, 1, 1, 1, SHORT_EOS]
     for beams, alpha in ((raw, 0.0), (normalised, 1.0)):
-        best = exhaustive(model, 1, 8, 0, alpha)[0]
+        best = exhaustive(model, 1, 8, SHORT_EOS, alpha)[0]
         assert tuple(beams.sequences()[0]) == best[1]
         assert beams.scores[0] == pytest.approx(best[0], abs=1e-5)
     # every hypothesis ended by step 6, so the search stopped there, not at max_len = 8
@@ -345,12 +346,12 @@ def test_length_penalty_changes_the_winner():
 
 def test_finished_hypotheses_are_padded_and_not_extended():
     model = ScriptedModel(SHORT_OR_LONG)
-    beams = Decoder(model, 3, eos_id=0).beam_search(model.initial_state(), 1, 8, width=2)
-    assert beams.tokens[0].tolist() == [0] + [PAD_ID] * 5
+    beams = Decoder(model, 3, eos_id=SHORT_EOS).beam_search(model.initial_state(), 1, 8, width=2)
+    assert PAD_ID == 0 and beams.tokens[0].tolist() == [SHORT_EOS] + [PAD_ID] * 5
     assert beams.lengths.tolist() == [1, 6]
     assert beams.log_probs[0] == pytest.approx(math.log(0.5), abs=1e-6)
-    greedy = Decoder(model, 3, eos_id=0).greedy(model.initial_state(), 1, 8)
-    assert greedy.tokens.tolist() == [[0]] and greedy.lengths.tolist() == [1]
+    greedy = Decoder(model, 3, eos_id=SHORT_EOS).greedy(model.initial_state(), 1, 8)
+    assert greedy.tokens.tolist() == [[SHORT_EOS]] and greedy.lengths.tolist() == [1]
 
 
 def test_sampled_sequences_stop_at_eos_and_sum_their_log_probs(rnn, decoders):

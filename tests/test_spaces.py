@@ -1,16 +1,7 @@
 import numpy as np
 import pytest
 
-from utils import spaces
-
-
-class FakeVocabulary:
-    """The part of utils.text.Vocabulary that char_ids uses: id 0 is unknown."""
-
-    tokens = ["[UNK]", "a", "b", "c"]
-
-    def encode(self, tokens):
-        return np.array([self.tokens.index(t) if t in self.tokens else 0 for t in tokens])
+from utils import spaces, text
 
 
 def test_remove_spaces_labels_the_character_before_each_space():
@@ -31,10 +22,11 @@ def test_normalize_folds_white_space():
     assert spaces.normalize("  a \n\n b\tc ") == "a b c"
 
 
-def test_char_ids_shift_the_vocabulary_so_zero_is_padding():
-    ids = spaces.char_ids("abz", FakeVocabulary())
-    assert ids.tolist() == [2, 3, 1]  # z is unknown: vocabulary id 0, model id 1
-    assert spaces.PAD_ID == 0 and ids.dtype == np.int32
+def test_char_ids_are_the_vocabulary_ids_and_never_padding():
+    vocab = text.Vocabulary(["a", "b", "c"])
+    ids = spaces.char_ids("abz", vocab)
+    assert ids.tolist() == [2, 3, vocab.unknown_id] and ids.dtype == np.int32
+    assert spaces.PAD_ID == text.PAD_ID == 0
 
 
 def test_windows_cut_without_padding():

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from utils import language_model, speed
+from utils import grimm, language_model, speed
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,12 @@ def test_matmul_flops_per_token_counts_two_flops_per_weight(small_model):
 
 
 def test_the_book_model_costs_about_six_megaflops_per_token():
-    model = language_model.build_model(705)
+    model = language_model.build_model(**grimm.BOOK)
     forward = sum(speed.matmul_flops_per_token(model).values())
-    assert forward == 2 * (4 * 512 * (96 + 512) + 4 * 256 * (512 + 256) + 256 * 1024 + 1024 * 705)
+    vocab, embedding = grimm.BOOK["vocab_size"], grimm.BOOK["embedding_dim"]
+    (first, second), dense = grimm.BOOK["units"], grimm.BOOK["dense_units"]
+    assert forward == 2 * (4 * first * (embedding + first) + 4 * second * (first + second)
+                           + second * dense + dense * vocab)
     assert 6.0e6 < forward < 6.1e6
 
 

@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -27,25 +28,6 @@ def test_gutenberg_body_strips_bom_crlf_header_and_license():
 def test_gutenberg_body_rejects_other_files():
     with pytest.raises(ValueError, match="not a Project Gutenberg text"):
         text.gutenberg_body(b"just some text")
-
-
-def test_parse_tales_splits_at_titles_and_joins_the_two_stories():
-    tales = text.parse_tales(text.gutenberg_body(RAW))
-    assert [t.title for t in tales] == ["THE GOLDEN BIRD", "THE WEDDING OF MRS FOX"]
-    assert tales[0].text == "A certain king had a beautiful garden.\n'Good morning,' he said."
-    assert tales[1].text == "First story.\nThere was once a fox.\nSecond story.\nThe fox died."
-
-
-@pytest.mark.skipif(not os.environ.get(datasets.MIRROR_ENV), reason="needs the data mirror")
-def test_grimm_tales_from_the_registered_file():
-    tales = text.grimm_tales()
-    titles = [t.title for t in tales]
-    assert len(tales) == 62 and len(set(titles)) == 62
-    assert titles[0] == "THE GOLDEN BIRD" and titles[-1] == "SNOW-WHITE AND ROSE-RED"
-    assert "FIRST STORY" not in titles and "SECOND STORY" not in titles
-    assert all(len(t.text) > 500 for t in tales)
-    everything = "".join(t.text for t in tales)
-    assert "Gutenberg" not in everything and "Hanau" not in everything and "_" not in everything
 
 
 def _tales(n):
@@ -89,20 +71,23 @@ def test_bigrams_and_characters():
         text.tokenizer("word")
 
 
-def test_vocabulary_orders_by_frequency_and_round_trips():
+def test_vocabulary_orders_by_frequency_after_padding_and_unknown():
     tokens = list("abracadabra")
     vocab = text.Vocabulary.from_tokens(tokens)
-    assert vocab.tokens == ["[UNK]", "a", "b", "r", "c", "d"]
-    assert vocab.size == len(vocab) == 6 and vocab.unknown_id == 0
+    assert vocab.tokens == ["", "[UNK]", "a", "b", "r", "c", "d"]
+    assert vocab.size == len(vocab) == 7 and vocab.unknown_id == 1 and text.PAD_ID == 0
     ids = vocab.encode(tokens)
     assert ids.dtype == np.int32 and vocab.decode(ids) == "abracadabra"
-    assert list(vocab.encode(["a", "z"])) == [1, 0]  # unknown -> [UNK] when encoding a corpus
+    assert text.PAD_ID not in ids  # no text encodes to padding
+    assert list(vocab.encode(["a", "z"])) == [2, 1]  # unknown -> [UNK] when encoding a corpus
+    assert list(vocab.lookup(["a", "z"]).numpy()) == [2, 1]  # StringLookup agrees
+    assert vocab.decode([2, 3, text.PAD_ID, text.PAD_ID]) == "ab"  # padding decodes to nothing
     assert len(vocab.encode([])) == 0
 
 
 def test_vocabulary_min_count_drops_rare_tokens():
     vocab = text.Vocabulary.from_tokens(list("abracadabra"), min_count=2)
-    assert vocab.tokens == ["[UNK]", "a", "b", "r"]
+    assert vocab.tokens == ["", "[UNK]", "a", "b", "r"]
     with pytest.raises(ValueError, match="min_count"):
         text.Vocabulary.from_tokens(["a"], min_count=0)
 
@@ -114,6 +99,8 @@ def test_encode_strict_refuses_unknown_tokens_and_empty_input():
         vocab.encode_strict(list("axb"))
     with pytest.raises(ValueError, match="not in the vocabulary"):
         vocab.encode_strict(["[UNK]"])
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        vocab.encode_strict(["a", ""])  # the padding token is no token either
     with pytest.raises(ValueError, match="empty"):
         vocab.encode_strict([])
 
@@ -123,9 +110,33 @@ def test_vocabulary_rejects_bad_token_lists_and_ids():
         text.Vocabulary(["a", "a"])
     with pytest.raises(ValueError, match="at least one"):
         text.Vocabulary([])
+    for special in ("[UNK]", ""):
+        with pytest.raises(ValueError, match="unique, not empty"):
+            text.Vocabulary(["a", special])
     vocab = text.Vocabulary(["a"])
     with pytest.raises(ValueError, match="outside the vocabulary"):
-        vocab.decode([2])
+        vocab.decode([3])
+
+
+def test_saved_vocabulary_round_trips_with_its_layout(tmp_path):
+    vocab = text.Vocabulary.from_tokens(["ab", "é ", "ab", "[u"])
+    vocab.save(tmp_path / "vocabulary.json")
+    again = text.Vocabulary.load(tmp_path / "vocabulary.json")
+    assert again.tokens == vocab.tokens and again.unknown_id == vocab.unknown_id
+    assert list(again.encode(["é ", "ab", "zz"])) == list(vocab.encode(["é ", "ab", "zz"]))
+
+
+def test_a_vocabulary_file_in_the_old_layout_is_a_clear_error(tmp_path):
+    """Before padding had id 0, a file was a bare token list with [UNK] implied at id 0; read as
+    the new layout, every id would be off by one."""
+    old = tmp_path / "vocabulary.json"
+    old.write_text(json.dumps(["ab", "cd"]))
+    with pytest.raises(ValueError, match=rf"{old} is a vocabulary in the old layout.*Train it"):
+        text.Vocabulary.load(old)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"format": 3, "tokens": ["ab"]}))
+    with pytest.raises(ValueError, match="not a vocabulary of format 2"):
+        text.Vocabulary.load(other)
 
 
 def test_windows_give_next_token_targets_in_fixed_batches():
@@ -216,14 +227,84 @@ def test_windows_reject_too_little_data_and_bad_sizes():
         text.windows(np.arange(50), seq_len=5, batch_size=0)
 
 
+# ----------------------------------------------------------------------------------------------
+# Your own text: contiguous splits, one id stream each
+
+
+LINES = "".join(f"line {i:03d} of the text, with some words.\n" for i in range(100))
+
+
+@pytest.mark.parametrize("fractions", [(0.8, 0.1, 0.1), (0.5, 0.3, 0.2), (0.34, 0.33, 0.33)])
+def test_split_text_is_contiguous_ordered_and_covers_the_text(fractions):
+    blocks = text.split_text(LINES, fractions)
+    assert len(blocks) == 3 and "".join(blocks) == LINES  # in order, no overlap, no gap
+    assert all(block.endswith("\n") for block in blocks)  # cut at line boundaries
+    shares = [len(block) / len(LINES) for block in blocks]
+    np.testing.assert_allclose(shares, fractions, atol=0.02)  # a line is 1 % of the text
+
+
+def test_split_text_rejects_bad_fractions():
+    with pytest.raises(ValueError, match="fractions"):
+        text.split_text(LINES, (0.9, 0.1, 0.0))
+
+
+@pytest.mark.parametrize("tokens", ["char", "bigram"])
+def test_corpus_from_text_encodes_each_split_with_the_training_vocabulary(tokens):
+    raw = LINES.replace("line 095", "line ZZZ")  # characters only the test block has
+    corpus = text.corpus_from_text(raw, tokens, seq_len=8)
+    blocks = text.split_text(raw.lower())
+    assert corpus.tokens == tokens and corpus.characters_per_token == (2 if tokens == "bigram"
+                                                                       else 1)
+    vocab = corpus.vocabulary
+    assert vocab.decode(corpus.ids["train"]).lstrip() == blocks[0]  # bigrams: a space in front
+    assert "z" not in "".join(vocab.tokens)  # the vocabulary knows the training text only
+    assert vocab.unknown_id in corpus.ids["test"]
+    for name in ("train", "validation", "test"):
+        assert corpus.ids[name].dtype == np.int32 and text.PAD_ID not in corpus.ids[name]
+    windows = text.windows(corpus.ids["validation"], 8, 2, shuffle=False, drop_remainder=False)
+    assert next(iter(windows))[0].shape[1] == 8
+
+
+def test_corpus_from_text_that_is_too_short_says_so():
+    with pytest.raises(ValueError, match=r"my notes is too short: cut 0.8 / 0.1 / 0.1 at line "
+                       r"boundaries, it gives train 21, validation 11, test 0 char tokens.*"
+                       r"seq_len=32"):
+        text.corpus_from_text("a few words\nand more\nand an end\n", "char", name="my notes")
+    with pytest.raises(ValueError, match="too short.*several lines"):
+        text.corpus_from_text("one long line without an end " * 50, "char")
+
+
+def test_load_corpus_reads_a_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("\ufeff" + LINES.replace("\n", "\r\n"), encoding="utf-8")
+    corpus = text.load_corpus(path, "char", seq_len=16)
+    assert isinstance(corpus, text.Corpus)
+    assert "\r" not in corpus.vocabulary.tokens and "\ufeff" not in corpus.vocabulary.tokens
+    assert corpus.vocabulary.decode(corpus.ids["train"]) == text.split_text(LINES)[0]
+
+
+@pytest.mark.parametrize(("content", "match"), [
+    (None, r"no file .*missing\.txt: give the path of a plain text file, or one of the "
+           r"registered datasets: grimm, tinyshakespeare"),
+    (b"", r"empty\.txt is empty"),
+    (b"  \n\n", r"empty\.txt is empty"),
+    (b"PK\x03\x04\x00\x00 zip", r"binary\.txt is a binary file \(it holds NUL bytes\)"),
+    ("caf\u00e9 cr\u00e8me\n".encode("latin-1") * 100,
+     r"latin\.txt is not utf-8 text \(byte 3: .*convert it first.*iconv"),
+])
+def test_load_corpus_explains_bad_files(tmp_path, content, match):
+    names = {None: "missing.txt", b"": "empty.txt", b"  \n\n": "empty.txt"}
+    name = names.get(content, "binary.txt" if content and b"\x00" in content else "latin.txt")
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    error = FileNotFoundError if content is None else ValueError
+    with pytest.raises(error, match=match):
+        text.load_corpus(tmp_path / name)
+
+
 @pytest.mark.skipif(not os.environ.get(datasets.MIRROR_ENV), reason="needs the data mirror")
-def test_grimm_corpus_tokenises_each_split_with_the_training_vocabulary():
-    corpus = text.grimm_corpus("bigram")
-    splits = text.split_tales(text.grimm_tales(), seed=0)
-    test_text = text.join_tales(splits.test)
-    assert corpus.vocabulary.decode(corpus.ids["test"]).replace("[UNK]", "") != ""
-    assert len(corpus.ids["test"]) == len(text.bigrams(test_text))
-    assert corpus.characters_per_token == 2
-    chars = text.grimm_corpus("char")
-    assert chars.vocabulary.decode(chars.ids["train"]) == text.join_tales(splits.train)
-    assert chars.characters_per_token == 1
+def test_load_corpus_of_a_registered_dataset():
+    corpus = text.load_corpus("tinyshakespeare", "char")
+    sizes = {name: len(ids) for name, ids in corpus.ids.items()}
+    assert sizes["train"] > 7 * sizes["validation"] > 0 and sizes["test"] > 0
+    assert "f" in corpus.vocabulary.tokens and "F" not in corpus.vocabulary.tokens  # lower case

@@ -12,8 +12,11 @@ two-digit year ``yy`` means 19yy from 69 to 99 and 20yy from 00 to 68 (the POSIX
 Python's ``%y``); two-digit formats are only used for years 1969-2068, where that rule holds.
 
 Sources are lower-cased and their white space folded before encoding (`normalize_source`): case
-and spacing carry no date. Model ids: source characters 1.., 0 is padding; target tokens
-``PAD_ID``, ``BOS_ID``, ``EOS_ID``, then the characters of `TARGET_ALPHABET`.
+and spacing carry no date. Model ids: 0 is padding (`PAD_ID`, the course's one padding id),
+source characters 1..; target tokens ``PAD_ID``, ``BOS_ID``, ``EOS_ID``, then the characters of
+`TARGET_ALPHABET`. The tables are fixed here rather than a `utils.text.Vocabulary`: both alphabets
+are closed, and a character outside them is refused (`encode_sources`), so an ``[UNK]`` id would
+be a row the model never trains and the decoder could still emit.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import integer_at_least
+from .text import PAD_ID
 
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
           "september", "october", "november", "december")
@@ -35,7 +39,7 @@ TWO_DIGIT_YEARS = (1969, 2068)  # where "yy" is unambiguous under the POSIX rule
 
 SOURCE_ALPHABET = " ,-./0123456789abcdefghijklmnopqrstuvwxyz"  # after normalize_source
 TARGET_ALPHABET = "-0123456789"
-PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+BOS_ID, EOS_ID = 1, 2  # after PAD_ID
 TARGET_TOKENS = ("<pad>", "<s>", "</s>", *TARGET_ALPHABET)
 SOURCE_VOCAB_SIZE = len(SOURCE_ALPHABET) + 1  # + padding
 TARGET_VOCAB_SIZE = len(TARGET_TOKENS)
@@ -200,7 +204,7 @@ def normalize_source(source: str) -> str:
 
 def encode_sources(sources: Sequence[str], unknown: str = "raise",
                    max_length: int = MAX_SOURCE_LENGTH) -> np.ndarray:
-    """Source strings as model ids, right-padded with 0 to the longest: int32 [n, longest].
+    """Source strings as model ids, right-padded with `PAD_ID` to the longest: int32 [n, longest].
 
     A character outside `SOURCE_ALPHABET` (after `normalize_source`) is a ValueError naming it
     (``unknown="raise"``), or is dropped (``unknown="drop"``, the documented fallback: ``"24
@@ -228,7 +232,7 @@ def encode_sources(sources: Sequence[str], unknown: str = "raise",
         rows.append([_SOURCE_IDS[c] for c in text])
     if not rows:
         raise ValueError("sources is empty: give at least one string")
-    out = np.zeros((len(rows), max(map(len, rows))), np.int32)
+    out = np.full((len(rows), max(map(len, rows))), PAD_ID, np.int32)
     for i, row in enumerate(rows):
         out[i, : len(row)] = row
     return out
@@ -257,16 +261,16 @@ def encode_targets(targets: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def decode_target(ids: Sequence[int]) -> str:
-    """The text of generated target ids, up to the first end-of-sequence (padding and negative
-    fill values are skipped, a start token is ignored)."""
+    """The text of generated target ids, up to the first end-of-sequence (padding and a start
+    token are skipped)."""
     out = []
     for i in ids:
         i = int(i)
         if i == EOS_ID:
             break
-        if i in (PAD_ID, BOS_ID) or i < 0:
+        if i in (PAD_ID, BOS_ID):
             continue
-        if i >= TARGET_VOCAB_SIZE:
+        if not 0 <= i < TARGET_VOCAB_SIZE:
             raise ValueError(f"id {i} outside the target vocabulary [0, {TARGET_VOCAB_SIZE})")
         out.append(TARGET_TOKENS[i])
     return "".join(out)

@@ -12,9 +12,9 @@ beams run as one batch. The book's way, one ``model.predict`` on the whole prefi
 Python, Keras and a full re-read of the prefix at every token; see ``benchmarks/decoding.py``.
 
 Conventions: the token ``start`` is fed first and is not part of the output; generated tokens
-after end-of-sequence are `PAD_ID`, and ``lengths`` count the real tokens, end-of-sequence
-included; ``log_probs`` are summed over those tokens under the model itself (no temperature or
-filtering applied).
+after end-of-sequence are `PAD_ID` (the padding id of `utils.text`, 0, never a real token), and
+``lengths`` count the real tokens, end-of-sequence included; ``log_probs`` are summed over those
+tokens under the model itself (no temperature or filtering applied).
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from .checks import integer_at_least
-
-PAD_ID = -1  # fills generated tokens after end-of-sequence; never fed to the model
+from .text import PAD_ID  # fills generated tokens after end-of-sequence
 
 
 @dataclass
@@ -165,8 +164,8 @@ class Decoder:
             raise ValueError(f"eos_id must be None or an integer in [0, {self.vocab_size}), "
                              f"got {eos_id!r}")
         self.eos_id = None if eos_id is None else int(eos_id)
-        # what a finished row feeds the model (its output is thrown away): any valid token
-        self._idle_token = 0 if eos_id is None else self.eos_id
+        # what a finished row feeds the model (its output is thrown away): any valid id
+        self._idle_token = PAD_ID
         options = dict(reduce_retracing=True, jit_compile=jit_compile)
         self._prime_fn = tf.function(self._prime_loop, reduce_retracing=True)
         self._generate_fn = tf.function(self._generate_loop, **options)

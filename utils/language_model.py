@@ -1,9 +1,10 @@
-"""The course's LSTM language model: build it, measure perplexity, train it so a run can resume,
-and run it one token at a time for generation.
+"""The course's LSTM language model: build it, measure perplexity (against count baselines), and
+run it one token at a time for generation. Training it so a run can resume is `utils.training`;
+notebook 06's recipe (corpus, sizes, seed) is `utils.grimm`.
 
 The model maps token ids [batch, time] to next-token logits [batch, time, vocab]:
 embedding -> recurrent layers (returning sequences) -> a ReLU dense layer -> logits. The book's
-bigram model is ``build_model(705, 96, (512, 256), 1024)``.
+bigram model is ``build_model(**grimm.BOOK)``.
 
 `step_function` reuses the trained layers' cells to advance the model by one token with explicit
 states, so generating a token costs one step, not a pass over the whole prefix.
@@ -11,27 +12,21 @@ states, so generating a token costs one step, not a pass over the whole prefix.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 
 from .checks import integer_at_least
 
-CHECKPOINT_ENV = "COURSE_CHECKPOINTS"
 RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 
 def build_model(
     vocab_size: int,
-    embedding_dim: int = 96,
-    units: Sequence[int] = (512, 256),
-    dense_units: int | None = 1024,
+    embedding_dim: int,
+    units: Sequence[int],
+    dense_units: int | None = None,
     dropout: float = 0.0,
     recurrent: str | Callable[[int], keras.layers.Layer] = "lstm",
     name: str = "language_model",
@@ -176,211 +171,6 @@ def bits_per_character(perplexity: float, characters_per_token: float) -> float:
     if characters_per_token <= 0:
         raise ValueError(f"characters_per_token must be positive, got {characters_per_token}")
     return math.log2(perplexity) / characters_per_token
-
-
-def checkpoint_dir(*parts: str) -> Path:
-    """Where trained models live: $COURSE_CHECKPOINTS, else the checkout's checkpoints/, else
-    ~/.cache/lstm-course/checkpoints; `parts` name a subfolder (created)."""
-    if os.environ.get(CHECKPOINT_ENV):
-        root = Path(os.environ[CHECKPOINT_ENV]).expanduser()
-    else:
-        checkout = Path(__file__).resolve().parent.parent
-        if (checkout / "pyproject.toml").is_file():
-            root = checkout / "checkpoints"
-        else:
-            root = Path.home() / ".cache" / "lstm-course" / "checkpoints"
-    path = root.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-DRIVE = "/content/drive"
-DRIVE_CHECKPOINTS = f"{DRIVE}/MyDrive/lstm-course/checkpoints"
-
-
-def keep_checkpoints_on_drive() -> bool:
-    """In Colab, mount Google Drive (Colab asks for permission) and point ``$COURSE_CHECKPOINTS``
-    at a folder there, because a Colab runtime's disk is lost when the runtime is recycled; each
-    notebook runs on its own runtime, so 07 finds the model 06 trained. Elsewhere, or where
-    ``$COURSE_CHECKPOINTS`` is set already, it does nothing. Returns whether it mounted Drive."""
-    if "google.colab" not in sys.modules or os.environ.get(CHECKPOINT_ENV):
-        return False
-    from google.colab import drive
-
-    drive.mount(DRIVE)
-    os.environ[CHECKPOINT_ENV] = DRIVE_CHECKPOINTS
-    return True
-
-
-@dataclass
-class TrainingRun:
-    history: dict[str, list[float]]
-    best_path: Path
-    epochs_run: int
-
-
-def train(
-    model: keras.Model,
-    train_data,
-    validation_data,
-    epochs: int,
-    run_dir: Path | str,
-    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-    verbose: int = 2,
-) -> TrainingRun:
-    """`model.fit` that keeps the best model and survives interruptions.
-
-    - ``run_dir/best.keras``: the model with the lowest validation loss so far (ModelCheckpoint;
-      after a resume it starts from the best loss in the history, so a worse epoch never
-      replaces it);
-    - ``run_dir/backup/``: the state at the end of the last finished epoch (BackupAndRestore). If
-      a run is interrupted (a Colab disconnect, a kernel restart, Ctrl-C), calling `train` again
-      with the same `run_dir` resumes from there instead of from epoch 0. A backup that does not
-      fit `model` is an error, never deleted;
-    - ``run_dir/history.csv``: the per-epoch metrics, appended across resumed runs.
-
-    Training windows from `text.windows` run through their ``epochs_from`` stream, whose order
-    depends on (seed, epoch) only: a resumed run sees the same batches as an uninterrupted one.
-    """
-    integer_at_least("epochs", epochs, 1)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    best = run_dir / "best.keras"
-    log = run_dir / "history.csv"
-    backup = run_dir / "backup"
-    if not backup.exists() and log.exists():
-        log.unlink()  # a finished earlier run: start a fresh log
-    best_so_far = None  # the best validation loss of the epochs before a resume
-    if backup.exists() and best.exists() and log.exists():
-        best_so_far = min(read_history(log).get("val_loss", []), default=None)
-    steps = None
-    if hasattr(train_data, "epochs_from"):  # text.windows: epoch k's order from (seed, k)
-        steps = int(train_data.cardinality())
-        train_data = train_data.epochs_from(resume_epoch(backup))
-    epochs_seen = []
-    callbacks = [
-        _BackupAndRestore(str(backup)),
-        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
-                                        initial_value_threshold=best_so_far),
-        keras.callbacks.CSVLogger(str(log), append=True),
-        keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, _: epochs_seen.append(epoch)),
-        *extra_callbacks,
-    ]
-    model.fit(train_data, validation_data=validation_data, epochs=epochs, callbacks=callbacks,
-              steps_per_epoch=steps, verbose=verbose)
-    return TrainingRun(read_history(log), best, len(epochs_seen))
-
-
-def resume_epoch(backup_dir: Path | str) -> int:
-    """The epoch a run resumes at from `backup_dir` (BackupAndRestore's metadata): 0 without one."""
-    metadata = Path(backup_dir) / "training_metadata.json"
-    return int(json.loads(metadata.read_text())["epoch"]) if metadata.exists() else 0
-
-
-def _random_states(model: keras.Model) -> list:
-    """The states of the model's random generators (dropout): `save_weights` leaves them out."""
-    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
-
-
-class _BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore that also backs up the dropout random states (so that a resumed run
-    drops the same units as an uninterrupted one), and that names the folder to deal with when
-    its backup does not fit the model."""
-
-    def on_train_begin(self, logs=None):
-        try:
-            super().on_train_begin(logs)
-            self._restore_random_states()
-        except (ValueError, KeyError) as error:
-            raise ValueError(
-                f"The training backup in {self.backup_dir} does not fit this model: it was saved "
-                "by a model with other layers, sizes or optimizer. Build the model as it was "
-                "(the same sizes and profile) to resume that run, or move or delete that folder "
-                f"to start a new run. Keras said: {error}"
-            ) from error
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        states = [keras.ops.convert_to_numpy(v).tolist() for v in _random_states(self.model)]
-        (Path(self.backup_dir) / "random_states.json").write_text(json.dumps(states))
-
-    def _restore_random_states(self):
-        path = Path(self.backup_dir) / "random_states.json"
-        if not path.exists():
-            return
-        saved, variables = json.loads(path.read_text()), _random_states(self.model)
-        if len(saved) != len(variables):
-            raise ValueError(f"{len(saved)} random generator states saved, the model has "
-                             f"{len(variables)}")
-        for variable, state in zip(variables, saved, strict=True):
-            variable.assign(state)
-
-
-def read_history(path: Path | str) -> dict[str, list[float]]:
-    """The per-epoch metrics a CSVLogger wrote, as lists by column."""
-    import csv
-
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
-
-
-def save_vocabulary(tokens: Sequence[str], path: Path | str) -> None:
-    Path(path).write_text(json.dumps(list(tokens), ensure_ascii=False))
-
-
-def load_vocabulary(path: Path | str) -> list[str]:
-    return json.loads(Path(path).read_text())
-
-
-# Notebook 06's model and training sizes per profile; notebooks 07, 08 and 11 reuse them.
-GRIMM_SIZES = dict(
-    smoke=dict(tokens="bigram", embedding_dim=32, units=(64,), dense_units=None, dropout=0.0,
-               batch=32, seq_len=32, epochs=2, learning_rate=5e-3),
-    cpu=dict(tokens="bigram", embedding_dim=96, units=(256, 256), dense_units=None, dropout=0.1,
-             batch=32, seq_len=64, epochs=15, learning_rate=5e-3),
-    gpu=dict(tokens="bigram", embedding_dim=96, units=(512, 256), dense_units=1024, dropout=0.2,
-             batch=128, seq_len=128, epochs=50, learning_rate=2e-3),
-)
-GRIMM_RUN = "06_text_generation"
-
-
-def grimm_windows(corpus, sizes) -> dict[str, object]:
-    """The tf.data windows of notebook 06 for each split (training shuffled, evaluation whole)."""
-    from . import text
-
-    return {
-        name: text.windows(corpus.ids[name], sizes["seq_len"], sizes["batch"],
-                           shuffle=name == "train", drop_remainder=name == "train")
-        for name in ("train", "validation", "test")
-    }
-
-
-def build_grimm_model(vocab_size: int, sizes) -> keras.Model:
-    """Notebook 06's model for these sizes, compiled."""
-    model = build_model(vocab_size, sizes["embedding_dim"], sizes["units"], sizes["dense_units"],
-                        sizes["dropout"])
-    return compile_model(model, sizes["learning_rate"])
-
-
-def load_grimm_model(profile: str, verbose: int = 0):
-    """Notebook 06's trained model and vocabulary for `profile`: loaded from its checkpoint
-    folder, or, where notebook 06 has not run on this machine, trained now with its sizes."""
-    from . import text
-
-    run_dir = checkpoint_dir(GRIMM_RUN, profile)
-    best, vocabulary_file = run_dir / "best.keras", run_dir / "vocabulary.json"
-    if not (best.exists() and vocabulary_file.exists()):
-        sizes = GRIMM_SIZES[profile]
-        print(f"No trained model in {run_dir} (notebook 06 saves one there); training it now "
-              f"with the {profile!r} sizes of notebook 06 ...")
-        corpus = text.grimm_corpus(sizes["tokens"])
-        data = grimm_windows(corpus, sizes)
-        keras.utils.set_random_seed(0)
-        train(build_grimm_model(corpus.vocabulary.size, sizes), data["train"], data["validation"],
-              sizes["epochs"], run_dir, verbose=verbose)
-        save_vocabulary(corpus.vocabulary.tokens[1:], vocabulary_file)
-    return keras.models.load_model(best), text.Vocabulary(load_vocabulary(vocabulary_file))
 
 
 def count_perplexity(train_ids, eval_ids, vocab_size: int, context: int) -> float:

@@ -13,6 +13,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from .text import PAD_ID  # a finished hypothesis carried along
+
 PARTS = ("forget", "input", "candidate", "output", "cell_state")
 _HIGHLIGHT = "#d62728"
 _BASE = "#4a4a4a"
@@ -150,7 +152,7 @@ def draw_beam_tree(beams, token_text, ax=None, title: str | None = None):
             on_best = (t, j) in best
             alpha = 1.0 if (t, j) in ancestors else 0.35
             color = _HIGHLIGHT if on_best else _BASE
-            if tokens[t, j] < 0:  # a finished hypothesis carried along unchanged
+            if tokens[t, j] == PAD_ID:  # a finished hypothesis carried along unchanged
                 ax.plot([parent_xy[0], t + 1], [parent_xy[1], -j], ":", color=color, lw=1.2,
                         alpha=alpha, zorder=1)
                 continue

@@ -21,8 +21,7 @@ import keras
 import numpy as np
 
 from .checks import integer_at_least
-
-PAD_ID = 0  # padding in sources and targets
+from .text import PAD_ID  # padding in sources and targets
 
 
 def build_model(source_vocab_size: int, target_vocab_size: int, embedding_dim: int = 32,

@@ -6,8 +6,8 @@ the label is 1 when a space followed it and 0 otherwise. ``"the king"`` becomes 
 whether ``"the"``, ``"there"`` or ``"then"`` is coming: the answer lies to the right, which is
 what a bidirectional LSTM can see and a one-directional LSTM cannot.
 
-Model inputs are character ids from a `utils.text.Vocabulary` shifted up by one, so that id 0
-(`PAD_ID`) is free for padding and ``keras.layers.Embedding(..., mask_zero=True)`` can mask it.
+Model inputs are character ids from a `utils.text.Vocabulary`, whose id 0 (`PAD_ID`) is padding,
+so ``keras.layers.Embedding(vocab.size, ..., mask_zero=True)`` masks it.
 Restored boundaries are scored like any detection task: precision, recall and F1 of the label 1.
 """
 
@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import integer_at_least
-
-PAD_ID = 0  # model input id of padding; character ids start at 1 (Vocabulary id + 1)
+from .text import PAD_ID  # model input id of padding (a Vocabulary never encodes text to it)
 
 
 def normalize(text: str) -> str:
@@ -67,11 +66,11 @@ def restore_spaces(chars: str, labels) -> str:
 
 
 def char_ids(chars: str, vocab) -> np.ndarray:
-    """Model input ids of `chars`: the vocabulary's ids plus one, so that 0 stays `PAD_ID`.
+    """Model input ids of `chars`: the vocabulary's ids (never `PAD_ID`).
 
-    Characters outside the vocabulary get the id of its unknown token (1 after the shift).
+    Characters outside the vocabulary get the id of its unknown token.
     """
-    return np.asarray(vocab.encode(list(chars)), dtype=np.int32) + 1
+    return np.asarray(vocab.encode(list(chars)), dtype=np.int32)
 
 
 def windows(ids, labels, length: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,34 +1,35 @@
-"""Text corpora as the language-model notebooks use them: Grimm's tales, split by tale, as tokens.
+"""Text corpora as the language-model notebooks use them: cleaned, split, tokenised, as ids.
 
-The Gutenberg file is kept raw on purpose (byte-order mark, CRLF line endings, license header,
-front matter); `gutenberg_body` and `parse_tales` clean it, and `grimm_tales` returns the 61 tales.
-`split_tales` splits by tale (never by position in one stream, which would leak a tale's start
-into training and its end into the test set). Tokens are characters or the book's character
-bigrams; `Vocabulary` maps them to ids with a Keras `StringLookup` layer, and `windows` cuts an
-id stream into (input, next-token target) training windows with `tf.data`.
+`gutenberg_body` cleans a raw Project Gutenberg file (byte-order mark, CRLF line endings, license
+header); `split_tales` splits titled texts by whole text (never by position in one stream, which
+would leak a tale's start into training and its end into the test set). Tokens are characters or
+the book's character bigrams; `Vocabulary` maps them to ids with a Keras `StringLookup` layer
+(id 0 is padding, `PAD_ID`, id 1 the unknown token), and `windows` cuts an id stream into
+(input, next-token target) training windows with `tf.data`. `load_corpus` turns any plain text (a
+registered dataset or a file) into a `Corpus`; `utils.grimm` builds notebook 06's from the tales.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from . import datasets
 from .checks import integer_at_least
 
 START_MARK = "*** START OF"
 END_MARK = "*** END OF"
-# A tale title is a line in capitals at the left margin (e.g. "THE FROG-PRINCE",
-# "LITTLE RED-CAP [LITTLE RED RIDING HOOD]").
-TITLE_LINE = re.compile(r"[A-Z][A-Z0-9 '\-,.\[\]]*[A-Z\]]")
-FIRST_TITLE = "THE GOLDEN BIRD"
-# Two titled parts of one tale in the Gutenberg edition.
-PART_TITLES = ("FIRST STORY", "SECOND STORY")
-UNKNOWN = "[UNK]"
-AFTERWORD_MARK = "*****"
+PAD_ID = 0  # "no token": padding, and what decoding writes after end-of-sequence
+PADDING = ""  # the padding id's token (StringLookup's mask token): it decodes to nothing
+UNKNOWN = "[UNK]"  # id 1: a token outside the vocabulary
+VOCABULARY_FORMAT = 2  # the layout `Vocabulary.save` writes (1: a bare list, [UNK] at id 0)
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,9 @@ def gutenberg_body(raw: bytes | str) -> str:
     return body[body.index("\n") + 1 :]  # drop the START line itself
 
 
-def _paragraphs(lines: Iterable[str]) -> str:
-    """Join wrapped lines into paragraphs: one line per paragraph, single spaces."""
+def paragraphs(lines: Iterable[str]) -> str:
+    """Join a Gutenberg text's wrapped lines into paragraphs: one line per paragraph, single
+    spaces, no ``_italics_`` marks."""
     paragraphs, current = [], []
     for line in lines:
         if line.strip():
@@ -70,33 +72,6 @@ def _paragraphs(lines: Iterable[str]) -> str:
         paragraphs.append(" ".join(current))
     # _word_ marks italics in Gutenberg texts
     return "\n".join(re.sub(r"\s+", " ", p).replace("_", "") for p in paragraphs)
-
-
-def parse_tales(body: str) -> list[Tale]:
-    """Split the cleaned Grimm text at its title lines, after the front matter."""
-    lines = body.split("\n")
-    # The contents list also names the first tale, indented; the tale's own title is not.
-    starts = [i for i, line in enumerate(lines) if line == FIRST_TITLE]
-    if not starts:
-        raise ValueError(f"no title line {FIRST_TITLE!r} found: is this Grimm's Fairy Tales?")
-    first = starts[0]
-    tales: list[tuple[str, list[str]]] = []
-    for line in lines[first:]:
-        if line.strip() == AFTERWORD_MARK:
-            break  # an afterword on the brothers follows the last tale
-        title = line.strip()
-        if line == line.lstrip() and TITLE_LINE.fullmatch(title) and title not in PART_TITLES:
-            tales.append((title, []))
-        elif title in PART_TITLES:
-            tales[-1][1].extend(["", title.capitalize() + ".", ""])
-        else:
-            tales[-1][1].append(line)
-    return [Tale(title, _paragraphs(body_lines)) for title, body_lines in tales]
-
-
-def grimm_tales() -> list[Tale]:
-    """The 61 tales of Grimm's Fairy Tales (Gutenberg #2591), via the verified loader."""
-    return parse_tales(gutenberg_body(datasets.read_bytes("grimm")))
 
 
 def split_tales(
@@ -149,7 +124,12 @@ def tokenizer(name: str) -> Callable[[str], list[str]]:
 
 
 class Vocabulary:
-    """Tokens <-> ids through `keras.layers.StringLookup`; id 0 is the unknown token ``[UNK]``.
+    """Tokens <-> ids through `keras.layers.StringLookup`.
+
+    Id 0 (`PAD_ID`) is padding, StringLookup's mask token: no text ever encodes to it, so a
+    padded position or a finished sequence can never be mistaken for a token. Id 1 is the unknown
+    token ``[UNK]``; the vocabulary's own tokens follow, most frequent first. `size` counts all of
+    them, since each is a row of a model's embedding and logits.
 
     Built from training tokens only: tokens seen fewer than `min_count` times there map to
     ``[UNK]`` when encoding corpora (`encode`), but a prompt with an unknown token is an error
@@ -162,10 +142,12 @@ class Vocabulary:
         tokens = list(tokens)
         if not tokens:
             raise ValueError("a vocabulary needs at least one token")
-        if len(set(tokens)) != len(tokens) or UNKNOWN in tokens:
-            raise ValueError(f"vocabulary tokens must be unique and must not contain {UNKNOWN!r}")
-        self.lookup = keras.layers.StringLookup(vocabulary=tokens, num_oov_indices=1)
-        self.tokens: list[str] = [UNKNOWN, *tokens]
+        if len(set(tokens)) != len(tokens) or {UNKNOWN, PADDING} & set(tokens):
+            raise ValueError(f"vocabulary tokens must be unique, not empty, and must not "
+                             f"contain {UNKNOWN!r}")
+        self.lookup = keras.layers.StringLookup(vocabulary=tokens, mask_token=PADDING,
+                                                num_oov_indices=1)
+        self.tokens: list[str] = [PADDING, UNKNOWN, *tokens]
         self._ids = {token: i for i, token in enumerate(self.tokens)}
 
     @classmethod
@@ -179,18 +161,18 @@ class Vocabulary:
 
     @property
     def size(self) -> int:
+        """The number of ids: padding, ``[UNK]`` and the tokens."""
         return len(self.tokens)
 
     @property
     def unknown_id(self) -> int:
-        return 0
+        return 1
 
     def __len__(self) -> int:
         return self.size
 
     def encode(self, tokens: Sequence[str]):
-        """Token ids as an int32 NumPy array, unknown tokens as 0 (`StringLookup`)."""
-        import numpy as np
+        """Token ids as an int32 NumPy array, unknown tokens as `unknown_id` (`StringLookup`)."""
 
         if not len(tokens):
             return np.zeros(0, np.int32)
@@ -200,7 +182,7 @@ class Vocabulary:
         """Like `encode`, but an empty input or a token outside the vocabulary is a ValueError."""
         if not len(tokens):
             raise ValueError("empty input: give at least one token")
-        unknown = sorted({t for t in tokens if t not in self._ids or t == UNKNOWN})
+        unknown = sorted({t for t in tokens if self._ids.get(t, PAD_ID) < 2})
         if unknown:
             raise ValueError(
                 f"{len(unknown)} token(s) not in the vocabulary of {self.size}: "
@@ -209,7 +191,7 @@ class Vocabulary:
         return self.encode(tokens)
 
     def decode(self, ids: Iterable[int]) -> str:
-        """The text of a sequence of ids (tokens joined without separator)."""
+        """The text of a sequence of ids (tokens joined without separator; padding is empty)."""
         out = []
         for i in ids:
             i = int(i)
@@ -217,6 +199,30 @@ class Vocabulary:
                 raise ValueError(f"id {i} outside the vocabulary [0, {self.size})")
             out.append(self.tokens[i])
         return "".join(out)
+
+    def save(self, path: Path | str) -> None:
+        """Write the vocabulary as JSON (next to a model's checkpoint): its layout and tokens."""
+        header = dict(format=VOCABULARY_FORMAT, padding_id=PAD_ID, unknown_id=self.unknown_id)
+        Path(path).write_text(json.dumps(dict(header, tokens=self.tokens[2:]), ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: Path | str) -> Vocabulary:
+        """The vocabulary `save` wrote. A file in another layout is an error, never ids shifted
+        in silence (a model trained with it would read other tokens)."""
+        path = Path(path)
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(saved, list):
+            raise ValueError(
+                f"{path} is a vocabulary in the old layout (a bare list of tokens, [UNK] at id 0, "
+                f"no padding id); ids have moved since (0 is padding, 1 is [UNK]), so the model "
+                f"saved next to it reads other tokens. Train it again (notebook 06 does), or "
+                f"move that folder away."
+            )
+        if not isinstance(saved, dict) or saved.get("format") != VOCABULARY_FORMAT or (
+                saved.get("padding_id"), saved.get("unknown_id")) != (PAD_ID, 1):
+            raise ValueError(f"{path} is not a vocabulary of format {VOCABULARY_FORMAT} "
+                             f"(padding id {PAD_ID}, [UNK] id 1); Vocabulary.save writes one")
+        return cls(saved["tokens"])
 
 
 def windows(
@@ -234,9 +240,8 @@ def windows(
     Each pass over a shuffled dataset draws a new order, but the orders start again whenever
     `model.fit` is called again. For training that can be interrupted and resumed, a shuffled
     dataset also has ``epochs_from(first_epoch)``: an endless stream of epochs whose order depends
-    only on ``(seed, epoch)`` (see `epoch_stream`); `language_model.train` uses it.
+    only on ``(seed, epoch)`` (see `epoch_stream`); `training.train` uses it.
     """
-    import numpy as np
     import tensorflow as tf
 
     integer_at_least("seq_len", seq_len, 1)
@@ -263,7 +268,6 @@ def windows(
 def epoch_order(n: int, seed: int, epoch):
     """A permutation of ``range(n)`` that depends only on (seed, epoch): the order of the windows
     in that epoch of `epoch_stream` (a stateless shuffle, Philox, as a tf int32 tensor)."""
-    import numpy as np
     import tensorflow as tf
 
     integer_at_least("n", n, 1)
@@ -281,7 +285,6 @@ def epoch_stream(cut, batch_size: int, seed: int = 0, first_epoch: int = 0,
     Fit it with ``steps_per_epoch`` = the batches of one epoch. A run that stops after epoch k and
     continues with ``epoch_stream(..., first_epoch=k + 1)`` sees the very batches that one
     uninterrupted run sees."""
-    import numpy as np
     import tensorflow as tf
 
     integer_at_least("batch_size", batch_size, 1)
@@ -319,15 +322,96 @@ class Corpus:
         return 2 if self.tokens == "bigram" else 1
 
 
-MIN_COUNT = {"char": 1, "bigram": 5}
+def _ids_per_split(streams: dict[str, list[str]], tokens: str, min_count: int) -> Corpus:
+    """A `Corpus` from token streams per split, with a vocabulary of the training tokens."""
+    vocabulary = Vocabulary.from_tokens(streams["train"], min_count=min_count)
+    return Corpus(tokens, vocabulary, {name: vocabulary.encode(s) for name, s in streams.items()})
 
 
-def grimm_corpus(tokens: str = "bigram", seed: int = 0) -> Corpus:
-    """Notebook 06's data in one call: Grimm's tales split by tale (`seed`), lower-cased, as
-    character or bigram ids, with a vocabulary of the training tokens seen `MIN_COUNT` times."""
+def corpus_from_tales(splits: Splits, tokens: str = "bigram", min_count: int = 1) -> Corpus:
+    """Split tales as a `Corpus`: each split's tales joined (`join_tales`, lower case),
+    tokenised, and encoded with a vocabulary of the training tokens seen `min_count` times."""
     tokenize = tokenizer(tokens)
-    splits = split_tales(grimm_tales(), seed=seed)
     streams = {name: tokenize(join_tales(getattr(splits, name)))
                for name in ("train", "validation", "test")}
-    vocabulary = Vocabulary.from_tokens(streams["train"], min_count=MIN_COUNT[tokens])
-    return Corpus(tokens, vocabulary, {name: vocabulary.encode(s) for name, s in streams.items()})
+    return _ids_per_split(streams, tokens, min_count)
+
+
+def split_text(raw: str, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> list[str]:
+    """Train, validation and test text: three contiguous blocks of `raw`, in order, cut at the
+    line boundaries nearest to `fractions` of its characters. They join back to `raw`."""
+    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(f"fractions must be three positive numbers summing to 1: {fractions}")
+    lines = raw.splitlines(keepends=True)
+    ends = np.cumsum([len(line) for line in lines])  # the offset after each line
+    cuts = [0]
+    for share in np.cumsum(fractions)[:2]:
+        after = int(np.argmin(np.abs(ends - share * len(raw))))  # the nearest line end
+        cuts.append(max(int(ends[after]), cuts[-1]))
+    cuts.append(len(raw))
+    return [raw[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def corpus_from_text(raw: str, tokens: str = "bigram", *, min_count: int = 1, lower: bool = True,
+                     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                     seq_len: int = 32, name: str = "the text") -> Corpus:
+    """Any plain text as a `Corpus`: split into contiguous train/validation/test blocks
+    (`split_text`), each its own id stream (so no window straddles two splits), tokenised, with
+    a vocabulary of the training tokens seen `min_count` times.
+
+    Every split must hold more than `seq_len` tokens: one training window, and at least one window
+    of validation and of test text to measure. `name` names the text in error messages.
+    """
+    integer_at_least("seq_len", seq_len, 1)
+    raw = raw.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if lower:
+        raw = raw.lower()
+    tokenize = tokenizer(tokens)
+    blocks = split_text(raw, fractions)
+    streams = {split: tokenize(block)
+               for split, block in zip(("train", "validation", "test"), blocks, strict=True)}
+    streams_sizes = {split: len(s) for split, s in streams.items()}
+    if min(streams_sizes.values()) <= seq_len:
+        raise ValueError(
+            f"{name} is too short: cut {' / '.join(map(str, fractions))} at line boundaries, "
+            f"it gives {', '.join(f'{k} {n}' for k, n in streams_sizes.items())} {tokens} "
+            f"tokens; "
+            f"each split needs more than seq_len={seq_len} (a training window, and text to "
+            f"validate and test on). Use a longer text (with several lines) or a smaller seq_len."
+        )
+    return _ids_per_split(streams, tokens, min_count)
+
+
+def read_text(path: Path | str, encoding: str = "utf-8") -> str:
+    """A plain text file's contents, or a ValueError that says what is wrong with the file."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no file {path}: give the path of a plain text file, or one of the registered "
+            f"datasets: {', '.join(datasets.names())}")
+    data = path.read_bytes()
+    return _decode(data, str(path), encoding)
+
+
+def _decode(data: bytes, name: str, encoding: str) -> str:
+    if not data.strip():
+        raise ValueError(f"{name} is empty: a corpus needs text")
+    if b"\x00" in data:
+        raise ValueError(f"{name} is a binary file (it holds NUL bytes), not plain text")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{name} is not {encoding} text (byte {error.start}: {data[error.start:][:4]!r}); "
+            f"convert it first, e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`"
+        ) from None
+
+
+def load_corpus(source: str | Path, tokens: str = "bigram", **options) -> Corpus:
+    """`corpus_from_text` of a registered dataset (``"tinyshakespeare"``, see
+    `utils.datasets.names`) or of a plain UTF-8 text file; `options` go to `corpus_from_text`."""
+    if isinstance(source, str) and source in datasets.names():
+        raw = _decode(datasets.read_bytes(source), f"dataset {source!r}", "utf-8")
+    else:
+        raw = read_text(source)
+    return corpus_from_text(raw, tokens, name=str(source), **options)
