@@ -2,7 +2,8 @@
 
 Run from the repository root:  .venv/bin/python benchmarks/decoding.py  (--help for the flags)
 
-Builds the course's language model (`utils.language_model`, the book's bigram sizes by default)
+Builds the course's language model (`utils.language_model`, the book's sizes `utils.grimm.BOOK`
+by default)
 with random weights (speed does not depend on training), then measures side by side, in this one
 process: the naive loop (`model.predict` on the whole prefix for every new token, greedy), and
 the compiled greedy, sampling, top-k, top-p and beam-search loops of `utils.decoding`. It prints
@@ -27,7 +28,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from utils import decoding, speed  # noqa: E402
+from utils import decoding, grimm, speed  # noqa: E402
 from utils import language_model as lm  # noqa: E402
 
 TARGET_BEAM8_RATIO = 300  # beam width 8, hypothesis-tokens/s against the naive loop's tokens/s
@@ -84,11 +85,14 @@ def best_time(run, repeats: int) -> float:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--vocab", type=int, default=705, help="vocabulary size (705: bigrams)")
-    parser.add_argument("--embedding", type=int, default=96)
-    parser.add_argument("--units", type=int, nargs="+", default=[512, 256],
+    book = grimm.BOOK  # the defaults: the book's bigram model
+    parser.add_argument("--vocab", type=int, default=book["vocab_size"],
+                        help=f"vocabulary size ({book['vocab_size']}: the book's bigrams)")
+    parser.add_argument("--embedding", type=int, default=book["embedding_dim"])
+    parser.add_argument("--units", type=int, nargs="+", default=list(book["units"]),
                         help="units of each LSTM layer")
-    parser.add_argument("--dense", type=int, default=1024, help="ReLU layer before the logits")
+    parser.add_argument("--dense", type=int, default=book["dense_units"],
+                        help="ReLU layer before the logits")
     parser.add_argument("--tokens", type=int, default=200, help="tokens per strategy")
     parser.add_argument("--naive-tokens", type=int, default=None,
                         help="tokens for the naive loop (default: --tokens; it is slow)")

@@ -2,8 +2,8 @@
 
 By default (engines) it times, side by side in one run on this machine, one training step
 (forward, backward, Adam update; float32; softmax cross-entropy on the logits) of the book's
-language model (Embedding 96 -> LSTM 512 -> LSTM 256 -> Dense 1024 ReLU -> Dense 705) at the same
-shapes and thread count in three processes, all on the CPU:
+language model (`utils.grimm.BOOK`: Embedding -> LSTM -> LSTM -> Dense ReLU -> Dense logits) at
+the same shapes and thread count in three processes, all on the CPU:
 
 - TensorFlow with its oneDNN CPU kernels on (``TF_ENABLE_ONEDNN_OPTS=1``, the course's default:
   `utils.environment.setup()` turns it on unless the learner chose);
@@ -43,7 +43,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-VOCAB = 705  # the book's bigram vocabulary
+from utils.grimm import BOOK  # noqa: E402  (the book's sizes; this import loads no TensorFlow)
+
+VOCAB = BOOK["vocab_size"]
 VARIANTS = ("fused", "generic", "mixed")
 ENGINES = {  # name: (worker, TF_ENABLE_ONEDNN_OPTS or None, label)
     "onednn-on": ("tensorflow", "1", "TensorFlow, oneDNN on (course default)"),
@@ -149,7 +151,7 @@ def tensorflow_step(args):
     from utils import language_model, speed
 
     keras.utils.set_random_seed(0)
-    model = language_model.compile_model(language_model.build_model(VOCAB))
+    model = language_model.compile_model(language_model.build_model(**BOOK))
     x, y = random_batch(args)
     onednn = "on" if speed.onednn_enabled() else "off"
     return (lambda: model.train_on_batch(x, y),
@@ -167,20 +169,21 @@ def torch_step(args):
     torch.manual_seed(0)
 
     class LanguageModel(nn.Module):
-        def __init__(self):
+        def __init__(self, vocab_size, embedding_dim, units, dense_units):
             super().__init__()
-            self.embedding = nn.Embedding(VOCAB, 96)
-            self.lstm_1 = nn.LSTM(96, 512, batch_first=True)
-            self.lstm_2 = nn.LSTM(512, 256, batch_first=True)
-            self.hidden = nn.Linear(256, 1024)
-            self.logits = nn.Linear(1024, VOCAB)
+            first, second = units
+            self.embedding = nn.Embedding(vocab_size, embedding_dim)
+            self.lstm_1 = nn.LSTM(embedding_dim, first, batch_first=True)
+            self.lstm_2 = nn.LSTM(first, second, batch_first=True)
+            self.hidden = nn.Linear(second, dense_units)
+            self.logits = nn.Linear(dense_units, vocab_size)
 
         def forward(self, tokens):
             h, _ = self.lstm_1(self.embedding(tokens))
             h, _ = self.lstm_2(h)
             return self.logits(torch.relu(self.hidden(h)))
 
-    model = LanguageModel()
+    model = LanguageModel(**BOOK)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     parameters = list(model.parameters())
     x, y = (torch.from_numpy(a).long() for a in random_batch(args))
@@ -371,7 +374,7 @@ def compare_variants(args) -> int:
         keras.utils.set_random_seed(0)
         kind = "generic" if variant == "generic" else "fused"
         models[variant] = language_model.compile_model(language_model.build_model(
-            VOCAB, recurrent=recurrent_layer(kind, on_gpu, args.unroll)))
+            **BOOK, recurrent=recurrent_layer(kind, on_gpu, args.unroll)))
         if args.jit_compile:
             models[variant].jit_compile = True  # Keras warns and keeps False where unsupported
         keras.mixed_precision.set_global_policy("float32")
