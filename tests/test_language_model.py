@@ -152,3 +152,51 @@ def test_count_perplexity_unigram_and_previous_token():
 def test_count_perplexity_rejects_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         lm.count_perplexity(*args)
+
+
+def test_token_log_probs_match_the_model_on_the_whole_stream():
+    keras.utils.set_random_seed(0)
+    model = lm.build_model(VOCAB, 8, (12,))
+    ids = np.random.default_rng(1).integers(0, VOCAB, 23).astype("int32")
+    full = np.asarray(keras.ops.log_softmax(model(ids[None, :-1]), axis=-1))[0]
+    expected = full[np.arange(22), ids[1:]]
+    # one row holds the whole stream: the same numbers as one call on it
+    np.testing.assert_allclose(lm.token_log_probs(model, ids, row_length=64), expected, atol=1e-5)
+    # rows of 5: each row starts from a zero state, so row starts differ, the first row does not
+    rows = lm.token_log_probs(model, ids, row_length=5)
+    assert rows.shape == (22,)
+    np.testing.assert_allclose(rows[:5], expected[:5], atol=1e-5)
+    row_two = np.asarray(keras.ops.log_softmax(model(ids[None, 5:10]), axis=-1))[0]
+    np.testing.assert_allclose(rows[5:10], row_two[np.arange(5), ids[6:11]], atol=1e-5)
+    assert lm.perplexity_of(rows) == pytest.approx(float(np.exp(-rows.mean())))
+
+
+def test_token_log_probs_bad_input():
+    model = lm.build_model(VOCAB, 4, (4,))
+    with pytest.raises(ValueError, match="at least 2 ids"):
+        lm.token_log_probs(model, np.array([3]))
+    with pytest.raises(ValueError, match=r"\[0, 30\)"):
+        lm.token_log_probs(model, np.array([3, 30]))
+    with pytest.raises(ValueError, match="integers"):
+        lm.token_log_probs(model, np.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match="<= 0"):
+        lm.perplexity_of([0.5])
+
+
+def test_interpolation_weight_finds_the_likelihood_maximum():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.01, 1, 500)
+    q = rng.uniform(0.01, 1, 500)
+    log_p, log_q = np.log(p), np.log(q)
+    np.testing.assert_allclose(lm.interpolate(log_p, log_q, 0.3), np.log(0.3 * p + 0.7 * q))
+    np.testing.assert_allclose(lm.interpolate(log_p, log_q, 1.0), log_p)
+    weight = lm.interpolation_weight(log_p, log_q)
+    grid = np.linspace(0, 1, 1001)
+    best = grid[np.argmax([lm.interpolate(log_p, log_q, w).mean() for w in grid])]
+    assert weight == pytest.approx(best, abs=2e-3)
+    # a model that is better everywhere gets all the weight
+    assert lm.interpolation_weight(log_p, log_p - 1.0) > 0.99
+    with pytest.raises(ValueError, match="weight"):
+        lm.interpolate(log_p, log_q, 1.5)
+    with pytest.raises(ValueError, match="different targets"):
+        lm.interpolate(log_p, log_q[:-1], 0.5)

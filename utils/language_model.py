@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import keras
+import numpy as np
 
 from .checks import integer_at_least
 
@@ -176,7 +177,6 @@ def bits_per_character(perplexity: float, characters_per_token: float) -> float:
 def count_perplexity(train_ids, eval_ids, vocab_size: int, context: int) -> float:
     """Perplexity of a count-based baseline with add-one smoothing, fitted on `train_ids`:
     no context (``context=0``, the unigram model) or the previous token (``context=1``)."""
-    import numpy as np
 
     integer_at_least("vocab_size", vocab_size, 2)
     if context not in (0, 1):
@@ -195,3 +195,72 @@ def count_perplexity(train_ids, eval_ids, vocab_size: int, context: int) -> floa
     np.add.at(pairs, (train_ids[:-1], train_ids[1:]), 1.0)
     probs = pairs / pairs.sum(axis=1, keepdims=True)
     return float(np.exp(-np.mean(np.log(probs[eval_ids[:-1], eval_ids[1:]]))))
+
+
+def token_log_probs(model: keras.Model, ids, row_length: int = 1024) -> np.ndarray:
+    """The natural-log probability `model` gives each id of the stream `ids` after the ids before
+    it: ``len(ids) - 1`` numbers for the targets ``ids[1:]``, aligned with
+    `kneser_ney.KneserNey.token_log_probs`, so the two models' numbers can be compared and mixed.
+
+    The stream is cut into rows of `row_length` consecutive ids that run side by side as one batch
+    (one row of 20,000 steps would be slow: the per-step cost dominates): the LSTM reads each row
+    from a zero state, so a token is predicted from up to `row_length` ids before it, and only
+    the first tokens of each row see little context (Kneser-Ney needs only its last n - 1 ids)."""
+    integer_at_least("row_length", row_length, 1)
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or len(ids) < 2:
+        raise ValueError(f"ids must be one stream of at least 2 ids, got shape {ids.shape}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"ids must be integers, got {ids.dtype}")
+    vocab_size = model.output_shape[-1]
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise ValueError(f"ids must lie in [0, {vocab_size}) (the model's vocabulary), got "
+                         f"[{ids.min()}, {ids.max()}]")
+    inputs, targets = ids[:-1], ids[1:]
+    rows = -(-len(inputs) // row_length)
+    padded = np.zeros(rows * row_length, np.int32)  # after the stream's end: never scored
+    padded[: len(inputs)] = inputs
+    logits = model(padded.reshape(rows, row_length), training=False)
+    log_probs = np.asarray(keras.ops.log_softmax(keras.ops.cast(logits, "float32"), axis=-1))
+    flat = log_probs.reshape(rows * row_length, -1)[: len(targets)]
+    return flat[np.arange(len(targets)), targets]
+
+
+def perplexity_of(log_probs) -> float:
+    """exp(-mean log-probability): the perplexity of natural-log token probabilities."""
+    log_probs = np.asarray(log_probs, dtype=np.float64)
+    if log_probs.ndim != 1 or not len(log_probs):
+        raise ValueError("log_probs must be a non-empty 1-D array of token log-probabilities")
+    if np.any(log_probs > 1e-6) or not np.all(np.isfinite(log_probs)):
+        raise ValueError("log-probabilities must be finite and <= 0")
+    return float(np.exp(-log_probs.mean()))
+
+
+def interpolate(log_p, log_q, weight: float) -> np.ndarray:
+    """Log-probabilities of the mixture ``weight * p + (1 - weight) * q`` of two models' token
+    log-probabilities (the same targets), computed without leaving log space."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    log_p, log_q = np.asarray(log_p, np.float64), np.asarray(log_q, np.float64)
+    if log_p.shape != log_q.shape:
+        raise ValueError(f"the two models scored different targets: shapes {log_p.shape} and "
+                         f"{log_q.shape}")
+    with np.errstate(divide="ignore"):  # log(0) = -inf at weight 0 or 1 is exact here
+        return np.logaddexp(np.log(weight) + log_p, np.log1p(-weight) + log_q)
+
+
+def interpolation_weight(log_p, log_q, iterations: int = 200, tolerance: float = 1e-10) -> float:
+    """The weight of `interpolate` that maximises the likelihood of held-out targets (choose it on
+    validation, report on test): expectation-maximisation, which never lowers the likelihood
+    and converges to the best weight (the log-likelihood is concave in it)."""
+    log_p, log_q = np.asarray(log_p, np.float64), np.asarray(log_q, np.float64)
+    if log_p.shape != log_q.shape or log_p.ndim != 1 or not len(log_p):
+        raise ValueError("log_p and log_q must be 1-D arrays of the same, non-zero length")
+    weight = 0.5
+    for _ in range(iterations):
+        mixed = interpolate(log_p, log_q, weight)
+        new = float(np.mean(np.exp(np.log(weight) + log_p - mixed)))  # mean responsibility of p
+        if abs(new - weight) < tolerance:
+            return new
+        weight = new
+    return weight
