@@ -62,7 +62,7 @@ def test_the_gpu_profile_trains_the_books_model():
 
 
 def test_build_model_draws_its_weights_from_the_seed():
-    sizes = dict(grimm.SIZES["smoke"], embedding_dim=4, units=(8,))
+    sizes = dict(grimm.SIZES["smoke"], embedding_dim=4, units=(8,), stateful=False)
     a, b = grimm.build_model(20, sizes), grimm.build_model(20, sizes)
     other = grimm.build_model(20, sizes, seed=grimm.SEED + 1)
     x = np.arange(1, 11, dtype="int32")[None]
@@ -77,10 +77,35 @@ def test_the_recipe_trains_any_corpus(tmp_path):
     sizes = dict(grimm.SIZES["smoke"], embedding_dim=4, units=(8,), seq_len=16, batch=8,
                  epochs=1)
     data = grimm.windows(corpus, sizes)
-    assert hasattr(data["train"], "epochs_from") and not hasattr(data["test"], "epochs_from")
+    assert hasattr(data["train"], "epochs_from")
     run = grimm.train(grimm.build_model(corpus.vocabulary.size, sizes), data, sizes, tmp_path,
                       verbose=0)
     assert run.history["epoch"] == [0] and run.best_path == tmp_path / "best.keras"
+
+
+def test_every_profile_trains_stateful_with_the_cosine_learning_rate():
+    for sizes in grimm.SIZES.values():
+        model = grimm.build_model(30, dict(sizes, embedding_dim=4, units=(8,), dense_units=None))
+        assert all(layer.stateful for layer in lm.recurrent_layers(model))
+        assert model.input_shape == (sizes["batch"], None)
+    sizes = dict(grimm.SIZES["cpu"], learning_rate=1e-2, epochs=5)
+    rates = [grimm.learning_rate(sizes, epoch) for epoch in range(5)]
+    assert rates[0] == pytest.approx(1e-2) and rates[-1] == pytest.approx(1e-2 * 0.01)
+    assert rates[2] == pytest.approx((1e-2 + 1e-4) / 2)  # half way down the cosine
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+
+
+def test_stateful_training_logs_the_learning_rate_and_carries_state(tmp_path):
+    raw = "".join(f"line {i} of my own text, with words.\n" for i in range(300))
+    corpus = text.corpus_from_text(raw, "bigram", seq_len=8)
+    sizes = dict(grimm.SIZES["smoke"], embedding_dim=4, units=(8,), seq_len=8, batch=4, epochs=3)
+    data = grimm.windows(corpus, sizes)
+    x, _ = next(iter(data["train"]))
+    assert x.shape == (4, 8)
+    run = grimm.train(grimm.build_model(corpus.vocabulary.size, sizes), data, sizes, tmp_path,
+                      verbose=0)
+    np.testing.assert_allclose(run.history["learning_rate"],
+                               [grimm.learning_rate(sizes, e) for e in range(3)], rtol=1e-6)
 
 
 def test_run_dir_is_per_profile(tmp_path, monkeypatch):

@@ -200,3 +200,19 @@ def test_interpolation_weight_finds_the_likelihood_maximum():
         lm.interpolate(log_p, log_q, 1.5)
     with pytest.raises(ValueError, match="different targets"):
         lm.interpolate(log_p, log_q[:-1], 0.5)
+
+
+def test_a_stateful_model_carries_its_state_and_its_stateless_copy_matches():
+    keras.utils.set_random_seed(0)
+    model = lm.build_model(VOCAB, 4, (8, 6), stateful_batch=3)
+    x = _tokens(batch=3, time=10)
+    lm.reset_states(model)
+    halves = np.concatenate([np.asarray(model(x[:, :4])), np.asarray(model(x[:, 4:]))], axis=1)
+    copy = lm.stateless_copy(model)
+    np.testing.assert_allclose(halves, np.asarray(copy(x)), atol=1e-6)  # state carried over
+    assert copy.input_shape == (None, None) and copy(x[:1]).shape == (1, 10, VOCAB)
+    assert not any(layer.stateful for layer in lm.recurrent_layers(copy))
+    lm.reset_states(model)
+    np.testing.assert_allclose(np.asarray(model(x[:, :4])), halves[:, :4], atol=1e-6)
+    with pytest.raises(ValueError, match="stateful_batch needs"):
+        lm.build_model(VOCAB, 4, (8,), recurrent=lambda n: keras.layers.LSTM(n), stateful_batch=2)

@@ -308,3 +308,24 @@ def test_load_corpus_of_a_registered_dataset():
     sizes = {name: len(ids) for name, ids in corpus.ids.items()}
     assert sizes["train"] > 7 * sizes["validation"] > 0 and sizes["test"] > 0
     assert "f" in corpus.vocabulary.tokens and "F" not in corpus.vocabulary.tokens  # lower case
+
+
+def test_stateful_batches_continue_each_row_from_batch_to_batch():
+    ids = np.arange(200)
+    data = text.stateful_batches(ids, 5, 3, shift=False)
+    batches = list(data.as_numpy_iterator())
+    assert len(batches) == int(data.cardinality()) == 13  # rows of 65 ids: 13 windows of 5
+    for (x, y), (x_next, _) in zip(batches, batches[1:], strict=False):
+        np.testing.assert_array_equal(y, x + 1)  # the target is the next id
+        np.testing.assert_array_equal(x_next[:, 0], x[:, -1] + 1)  # each row continues
+    np.testing.assert_array_equal(batches[0][0][:, 0], [0, 65, 130])
+    # every id but the first is a target at most once, in order within its row
+    targets = np.concatenate([y for _, y in batches], axis=1)
+    assert len(np.unique(targets)) == targets.size
+    # shifted epochs start at an offset from (seed, epoch), the same in a resumed stream
+    shifted = text.stateful_batches(ids, 5, 3, shift=True, seed=0)
+    starts = [x[0, 0] for x, _ in shifted.epochs_from(0).take(13 * 4).as_numpy_iterator()][::13]
+    again = [x[0, 0] for x, _ in shifted.epochs_from(2).take(13 * 2).as_numpy_iterator()][::13]
+    assert all(0 <= s < 5 for s in starts) and len(set(starts)) > 1 and again == starts[2:]
+    with pytest.raises(ValueError, match="no 3 rows"):
+        text.stateful_batches(np.arange(12), 5, 3)

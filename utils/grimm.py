@@ -82,21 +82,32 @@ BOOK_VOCABULARY = 705  # the book's bigram vocabulary (its own Grimm corpus)
 BOOK_LAYERS = dict(embedding_dim=96, units=(512, 256), dense_units=1024)
 BOOK = dict(vocab_size=BOOK_VOCABULARY, **BOOK_LAYERS)  # lm.build_model(**BOOK)
 
+# Training: stateful windows (each batch continues the last one's rows, the state carried over),
+# and a learning rate that falls along a cosine from `learning_rate` to 1 % of it, epoch by epoch.
 SIZES = dict(
     smoke=dict(tokens="bigram", embedding_dim=32, units=(64,), dense_units=None, dropout=0.0,
-               batch=32, seq_len=32, epochs=2, learning_rate=5e-3),
+               batch=32, seq_len=32, epochs=2, learning_rate=5e-3, stateful=True),
     cpu=dict(tokens="bigram", embedding_dim=96, units=(256, 256), dense_units=None, dropout=0.1,
-             batch=32, seq_len=64, epochs=15, learning_rate=5e-3),
+             batch=32, seq_len=64, epochs=16, learning_rate=5e-3, stateful=True),
     gpu=dict(tokens="bigram", **BOOK_LAYERS, dropout=0.2, batch=128, seq_len=128, epochs=50,
-             learning_rate=2e-3),
+             learning_rate=2e-3, stateful=True),
 )
+FINAL_LEARNING_RATE = 0.01  # the last epoch's learning rate, as a share of the first's
 SEED = DEFAULT_SEED  # the model's initial weights and dropout (the course's seed)
 RUN = "06_text_generation"  # the checkpoint folder of notebook 06's training run
 VOCABULARY_FILE = "vocabulary.json"  # saved next to the model, in the run folder
 
 
 def windows(corpus: text.Corpus, sizes) -> dict[str, object]:
-    """The tf.data windows of each split (training shuffled, evaluation whole)."""
+    """The tf.data batches of each split: with ``sizes["stateful"]``, `text.stateful_batches`
+    (rows that continue from batch to batch; training shifts them each epoch); else
+    `text.windows` (independent windows; training shuffled, evaluation whole)."""
+    if sizes.get("stateful"):
+        return {
+            name: text.stateful_batches(corpus.ids[name], sizes["seq_len"], sizes["batch"],
+                                        shift=name == "train")
+            for name in ("train", "validation", "test")
+        }
     return {
         name: text.windows(corpus.ids[name], sizes["seq_len"], sizes["batch"],
                            shuffle=name == "train", drop_remainder=name == "train")
@@ -112,17 +123,32 @@ def build_model(vocab_size: int, sizes, seed: int = SEED):
 
     keras.utils.set_random_seed(seed)
     model = lm.build_model(vocab_size, sizes["embedding_dim"], sizes["units"],
-                           sizes["dense_units"], sizes["dropout"])
+                           sizes["dense_units"], sizes["dropout"],
+                           stateful_batch=sizes["batch"] if sizes.get("stateful") else None)
     return lm.compile_model(model, sizes["learning_rate"])
 
 
+def learning_rate(sizes, epoch: int) -> float:
+    """The learning rate of `epoch` (from 0): a cosine from ``sizes["learning_rate"]`` at the
+    first epoch down to `FINAL_LEARNING_RATE` of it at the last. Large steps while the model is
+    far from good, small ones to settle at the end; a function of the epoch alone, so a resumed
+    run continues the same curve."""
+    import math
+
+    first, epochs = sizes["learning_rate"], sizes["epochs"]
+    progress = epoch / (epochs - 1) if epochs > 1 else 1.0
+    last = first * FINAL_LEARNING_RATE
+    return last + (first - last) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
 def train(model, data: dict[str, object], sizes, run_dir, **options) -> TrainingRun:
-    """`training.train` with the recipe: the training windows of `data` (from `windows`),
-    validated on its validation windows, for ``sizes["epochs"]`` epochs, resumable in `run_dir`."""
+    """`training.train` with the recipe: the training batches of `data` (from `windows`),
+    validated on its validation batches, for ``sizes["epochs"]`` epochs at the `learning_rate`
+    of each epoch, resumable in `run_dir`."""
     from . import training
 
     return training.train(model, data["train"], data["validation"], sizes["epochs"], run_dir,
-                          **options)
+                          learning_rate=lambda epoch: learning_rate(sizes, epoch), **options)
 
 
 def run_dir(profile: str) -> Path:
@@ -136,8 +162,11 @@ def run_dir(profile: str) -> Path:
 
 def load_model(profile: str, verbose: int = 0):
     """Notebook 06's trained model and vocabulary for `profile`: loaded from its run folder, or,
-    where notebook 06 has not run on this machine, trained now with its recipe and seed."""
+    where notebook 06 has not run on this machine, trained now with its recipe and seed. The
+    model comes without stateful layers (`language_model.stateless_copy`), for any batch size."""
     import keras
+
+    from . import language_model as lm
 
     folder = run_dir(profile)
     best, vocabulary_file = folder / "best.keras", folder / VOCABULARY_FILE
@@ -149,4 +178,5 @@ def load_model(profile: str, verbose: int = 0):
         model = build_model(data.vocabulary.size, sizes)
         train(model, windows(data, sizes), sizes, folder, verbose=verbose)
         data.vocabulary.save(vocabulary_file)
-    return keras.models.load_model(best), text.Vocabulary.load(vocabulary_file)
+    model = lm.compile_model(lm.stateless_copy(keras.models.load_model(best)))
+    return model, text.Vocabulary.load(vocabulary_file)

@@ -31,6 +31,7 @@ def build_model(
     dropout: float = 0.0,
     recurrent: str | Callable[[int], keras.layers.Layer] = "lstm",
     name: str = "language_model",
+    stateful_batch: int | None = None,
 ) -> keras.Model:
     """Embedding, one recurrent layer per entry of `units`, an optional ReLU layer, logits.
 
@@ -38,6 +39,9 @@ def build_model(
     ``lambda n: keras.layers.RNN(PeepholeLSTMCell(n), return_sequences=True)``); its layers must
     return sequences and expose their cell as ``.cell``. `dropout` is applied to the outputs of
     every recurrent layer (not inside the recurrence, which would rule out the cuDNN kernel).
+    With `stateful_batch`, the recurrent layers are ``stateful``: each batch (of exactly that
+    many rows) starts from the states the previous batch ended with, for training on
+    `text.stateful_batches`; `stateless_copy` gives the same model for any batch.
     """
     integer_at_least("vocab_size", vocab_size, 2)
     integer_at_least("embedding_dim", embedding_dim, 1)
@@ -51,12 +55,18 @@ def build_model(
         layer_class = RECURRENT[recurrent]
 
         def make(n, i):
-            return layer_class(n, return_sequences=True, name=f"{recurrent}_{i}")
+            return layer_class(n, return_sequences=True, stateful=stateful_batch is not None,
+                               name=f"{recurrent}_{i}")
+    elif stateful_batch is not None:
+        raise ValueError("stateful_batch needs recurrent='lstm' or 'gru' (a layer function "
+                         "decides its own stateful setting)")
     else:
         def make(n, i):
             return recurrent(n)
 
-    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    if stateful_batch is not None:
+        integer_at_least("stateful_batch", stateful_batch, 1)
+    tokens = keras.Input(batch_shape=(stateful_batch, None), dtype="int32", name="tokens")
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(tokens)
     for i, n in enumerate(units, start=1):
         integer_at_least("units", n, 1)
@@ -67,6 +77,28 @@ def build_model(
         x = keras.layers.Dense(dense_units, activation="relu", name="hidden")(x)
     logits = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
     return keras.Model(tokens, logits, name=name)
+
+
+def stateless_copy(model: keras.Model) -> keras.Model:
+    """The same model (same layers, same weights) without stateful layers or a fixed batch size:
+    each call starts from zero states, for evaluation and generation at any batch size."""
+    config = model.get_config()
+    for layer in config["layers"]:
+        options = layer["config"]
+        if layer["class_name"] == "InputLayer":
+            options["batch_shape"] = [None, *options["batch_shape"][1:]]
+        if options.get("stateful"):
+            options["stateful"] = False
+    copy = keras.Model.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def reset_states(model: keras.Model) -> None:
+    """Zero the states of the model's stateful layers (a new stream starts)."""
+    for layer in recurrent_layers(model):
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
 
 
 def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:

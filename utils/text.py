@@ -309,6 +309,54 @@ def epoch_stream(cut, batch_size: int, seed: int = 0, first_epoch: int = 0,
     )
 
 
+def stateful_batches(ids, seq_len: int, batch_size: int, shift: bool = True, seed: int = 0):
+    """(input, target) batches for an LSTM that carries its state from one batch to the next
+    (``stateful=True``: truncated backpropagation through time, the book's setup).
+
+    The stream is cut into `batch_size` contiguous rows of equal length, and batch k holds the
+    k-th window of `seq_len` ids of every row, so row r of batch k + 1 continues row r of batch
+    k: the state the model ends a batch with is the right start for the next one. Rows keep their
+    order (shuffling would break that continuity); with `shift`, epoch e starts the rows at an
+    offset in [0, seq_len) drawn from (seed, e), so the windows' boundaries move from epoch to
+    epoch. One epoch as a `tf.data.Dataset`; ``epochs_from(first_epoch)`` is the endless,
+    resumable stream of epochs that `training.train` uses (as for `windows`)."""
+    import tensorflow as tf
+
+    integer_at_least("seq_len", seq_len, 1)
+    integer_at_least("batch_size", batch_size, 1)
+    ids = np.asarray(ids, dtype=np.int32)
+    room = seq_len - 1 if shift else 0  # the largest offset
+    row = (len(ids) - 1 - room) // batch_size // seq_len * seq_len
+    if row < seq_len:
+        raise ValueError(
+            f"{len(ids)} ids make no {batch_size} rows of at least seq_len={seq_len} ids; use a "
+            "smaller batch_size or seq_len, or more text"
+        )
+    stream = tf.constant(ids)
+
+    def one_epoch(epoch):
+        offset = 0
+        if shift:
+            key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
+            offset = tf.random.stateless_uniform([], key, maxval=seq_len, dtype=tf.int32,
+                                                 alg="philox")
+        used = stream[offset : offset + batch_size * row + 1]
+
+        def cut(part):  # [batch, row] -> [steps, batch, seq_len]
+            rows = tf.reshape(part, [batch_size, row // seq_len, seq_len])
+            return tf.transpose(rows, [1, 0, 2])
+
+        inputs = cut(used[:-1])
+        targets = cut(tf.reshape(tf.reshape(used[1:], [batch_size, row]), [-1]))
+        return tf.data.Dataset.from_tensor_slices((inputs, targets))
+
+    data = one_epoch(0).prefetch(tf.data.AUTOTUNE)
+    data.epochs_from = lambda first_epoch: (
+        tf.data.Dataset.counter(first_epoch).flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+    )
+    return data
+
+
 @dataclass(frozen=True)
 class Corpus:
     """A tokenised corpus: its vocabulary (from the training split) and the id stream per split."""

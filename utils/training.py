@@ -157,6 +157,7 @@ def train(
     run_dir: Path | str,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
+    learning_rate: Callable[[int], float] | None = None,
 ) -> TrainingRun:
     """`model.fit` that keeps the best model and survives interruptions.
 
@@ -167,10 +168,13 @@ def train(
       a run is interrupted (a Colab disconnect, a kernel restart, Ctrl-C), calling `train` again
       with the same `run_dir` resumes from there instead of from epoch 0. A backup that does not
       fit `model` is an error, never deleted;
-    - ``run_dir/history.csv``: the per-epoch metrics, appended across resumed runs.
+    - ``run_dir/history.csv``: the per-epoch metrics, appended across resumed runs (with the
+      epoch's learning rate where `learning_rate`, a function of the epoch, sets it).
 
-    Training windows from `text.windows` run through their ``epochs_from`` stream, whose order
-    depends on (seed, epoch) only: a resumed run sees the same batches as an uninterrupted one.
+    Training windows from `text.windows` (or `text.stateful_batches`) run through their
+    ``epochs_from`` stream, whose order depends on (seed, epoch) only: a resumed run sees the same
+    batches as an uninterrupted one. A model with stateful layers starts every epoch and every
+    validation pass from zero states.
     """
     integer_at_least("epochs", epochs, 1)
     run_dir = Path(run_dir)
@@ -196,9 +200,25 @@ def train(
         keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, _: epochs_seen.append(epoch)),
         *extra_callbacks,
     ]
+    if learning_rate is not None:  # before CSVLogger, which then logs it
+        callbacks.insert(0, keras.callbacks.LearningRateScheduler(learning_rate))
+    if any(getattr(layer, "stateful", False) for layer in model.layers):
+        callbacks.insert(0, _ResetStates())
     model.fit(train_data, validation_data=validation_data, epochs=epochs, callbacks=callbacks,
-              steps_per_epoch=steps, verbose=verbose)
+              steps_per_epoch=steps, shuffle=False, verbose=verbose)  # data is shuffled
     return TrainingRun(read_history(log), best, len(epochs_seen))
+
+
+class _ResetStates(keras.callbacks.Callback):
+    """Zero a stateful model's states where a new pass over a stream begins."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from .language_model import reset_states
+
+        reset_states(self.model)
+
+    def on_test_begin(self, logs=None):
+        self.on_epoch_begin(0)
 
 
 def resume_epoch(backup_dir: Path | str) -> int:
