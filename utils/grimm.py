@@ -88,7 +88,7 @@ SIZES = dict(
     smoke=dict(tokens="bigram", embedding_dim=32, units=(64,), dense_units=None, dropout=0.0,
                batch=32, seq_len=32, epochs=2, learning_rate=5e-3, stateful=True),
     cpu=dict(tokens="bigram", embedding_dim=96, units=(256, 256), dense_units=None, dropout=0.1,
-             batch=32, seq_len=64, epochs=16, learning_rate=5e-3, stateful=True),
+             batch=32, seq_len=64, epochs=15, learning_rate=5e-3, stateful=True),
     gpu=dict(tokens="bigram", **BOOK_LAYERS, dropout=0.2, batch=128, seq_len=128, epochs=50,
              learning_rate=2e-3, stateful=True),
 )
