@@ -1,3 +1,4 @@
+import math
 import os
 
 import keras
@@ -90,8 +91,12 @@ def test_every_profile_trains_stateful_with_the_cosine_learning_rate():
         assert model.input_shape == (sizes["batch"], None)
     sizes = dict(grimm.SIZES["cpu"], learning_rate=1e-2, epochs=5)
     rates = [grimm.learning_rate(sizes, epoch) for epoch in range(5)]
-    assert rates[0] == pytest.approx(1e-2) and rates[-1] == pytest.approx(1e-2 * 0.01)
-    assert rates[2] == pytest.approx((1e-2 + 1e-4) / 2)  # half way down the cosine
+    assert rates[0] == pytest.approx(1e-2)
+    # epoch 4 of 5 is 4/5 of the way down the cosine towards 1 % of the first rate
+    assert rates[4] == pytest.approx(1e-4 + (1e-2 - 1e-4) * 0.5 * (1 + math.cos(0.8 * math.pi)))
+    assert 1e-4 < rates[4] < 2e-3
+    two = [grimm.learning_rate(dict(sizes, epochs=2), epoch) for epoch in range(2)]
+    assert two[1] == pytest.approx((1e-2 + 1e-4) / 2)  # a short run's last epoch still learns
     assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
 
 

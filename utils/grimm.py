@@ -83,7 +83,7 @@ BOOK_LAYERS = dict(embedding_dim=96, units=(512, 256), dense_units=1024)
 BOOK = dict(vocab_size=BOOK_VOCABULARY, **BOOK_LAYERS)  # lm.build_model(**BOOK)
 
 # Training: stateful windows (each batch continues the last one's rows, the state carried over),
-# and a learning rate that falls along a cosine from `learning_rate` to 1 % of it, epoch by epoch.
+# and a learning rate that falls along a cosine from `learning_rate` towards 1 % of it, per epoch.
 SIZES = dict(
     smoke=dict(tokens="bigram", embedding_dim=32, units=(64,), dense_units=None, dropout=0.0,
                batch=32, seq_len=32, epochs=2, learning_rate=5e-3, stateful=True),
@@ -92,7 +92,7 @@ SIZES = dict(
     gpu=dict(tokens="bigram", **BOOK_LAYERS, dropout=0.2, batch=128, seq_len=128, epochs=50,
              learning_rate=2e-3, stateful=True),
 )
-FINAL_LEARNING_RATE = 0.01  # the last epoch's learning rate, as a share of the first's
+FINAL_LEARNING_RATE = 0.01  # where the cosine ends (one epoch after the last), as a share
 SEED = DEFAULT_SEED  # the model's initial weights and dropout (the course's seed)
 RUN = "06_text_generation"  # the checkpoint folder of notebook 06's training run
 VOCABULARY_FILE = "vocabulary.json"  # saved next to the model, in the run folder
@@ -130,15 +130,15 @@ def build_model(vocab_size: int, sizes, seed: int = SEED):
 
 def learning_rate(sizes, epoch: int) -> float:
     """The learning rate of `epoch` (from 0): a cosine from ``sizes["learning_rate"]`` at the
-    first epoch down to `FINAL_LEARNING_RATE` of it at the last. Large steps while the model is
-    far from good, small ones to settle at the end; a function of the epoch alone, so a resumed
-    run continues the same curve."""
+    first epoch down towards `FINAL_LEARNING_RATE` of it, which it would reach one epoch after the
+    last (so even a 2-epoch run trains its second epoch at half the rate, not at the floor).
+    Large steps while the model is far from good, small ones to settle at the end; a function of
+    the epoch alone, so a resumed run continues the same curve."""
     import math
 
     first, epochs = sizes["learning_rate"], sizes["epochs"]
-    progress = epoch / (epochs - 1) if epochs > 1 else 1.0
     last = first * FINAL_LEARNING_RATE
-    return last + (first - last) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return last + (first - last) * 0.5 * (1 + math.cos(math.pi * min(epoch / epochs, 1.0)))
 
 
 def train(model, data: dict[str, object], sizes, run_dir, **options) -> TrainingRun:
