@@ -4,7 +4,9 @@ Each notebook runs in a fresh kernel of this same Python environment, with ``COU
 to the chosen profile and the notebooks folder as working directory. The kernel does not capture
 the C++ log lines that TensorFlow writes straight to the process's stderr, so they never end up
 in the stored outputs. The run is recorded in the notebook's metadata (``lstm_course``: profile,
-TensorFlow version, wall time, date), which the hygiene tests check. A notebook that fails is
+TensorFlow version, wall time, date), which the hygiene tests check, and the README's run-time
+table is rewritten from it: a stored ``cpu`` run sets the notebook's cpu column, a ``smoke``
+``--dry-run`` its smoke column (the README is generated, never typed). A notebook that fails is
 left unchanged on disk.
 
     python tools/execute_notebooks.py --profile cpu notebooks/00_welcome.ipynb
@@ -29,6 +31,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from notebook_template import KERNELSPEC, METADATA_KEY, format_duration  # noqa: E402
 
 PROFILES = ("smoke", "cpu", "gpu")
+README = Path(__file__).resolve().parent.parent / "README.md"
+COLUMNS = {"cpu": -2, "smoke": -1}  # the run-time columns of the README's notebook table
+
+
+def set_readme_time(readme: Path, notebook: str, profile: str, wall: float) -> None:
+    """Write `wall` into `notebook`'s row of the README table, in the `profile` column."""
+    lines = readme.read_text().split("\n")
+    rows = [i for i, line in enumerate(lines)
+            if line.startswith("|") and f"(notebooks/{notebook})" in line]
+    if len(rows) != 1:
+        raise ValueError(f"{readme} needs exactly one table row for {notebook}, found {len(rows)}")
+    cells = lines[rows[0]].strip().strip("|").split("|")
+    cells[COLUMNS[profile]] = f" {format_duration(wall)} "
+    lines[rows[0]] = "|" + "|".join(cells) + "|"
+    readme.write_text("\n".join(lines))
 
 
 class CurrentEnvKernelManager(KernelManager):
@@ -87,6 +104,8 @@ def main() -> int:
             failed.append(path)
             continue
         print(f"  ok in {format_duration(wall)}", flush=True)
+        if (args.profile, args.dry_run) in (("cpu", False), ("smoke", True)):
+            set_readme_time(README, path.name, args.profile, wall)
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(map(str, failed))}", file=sys.stderr)
         return 1
