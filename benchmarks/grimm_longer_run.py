@@ -3,7 +3,8 @@
 Run from the repository root:  .venv/bin/python benchmarks/grimm_longer_run.py  (--help)
 
 Notebook 06 trains the `cpu` recipe of `utils.grimm` within its 10-minute budget. This script
-trains the same recipe (stateful windows, cosine learning rate) for more epochs, resumably in the
+trains that recipe (stateful windows, cosine learning rate) for more epochs, with its own dropout
+and first learning rate (the stored run: 48 epochs, dropout 0.2, 5e-3), resumably in the
 checkpoint folder ``06_text_generation/cpu-longer`` (stop it and run it again to continue), then
 scores the best model on the validation and test tales with `language_model.token_log_probs`,
 beside modified Kneser-Ney of orders 2-6 fitted on the training tales. It writes
@@ -42,6 +43,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=48)
     parser.add_argument("--dropout", type=float, default=0.2,
                         help="more than the cpu profile's 0.1: a longer run overfits sooner")
+    parser.add_argument("--learning-rate", type=float, default=5e-3,
+                        help="the first epoch's rate (the stored run: 5e-3)")
     args = parser.parse_args()
     environment.setup(verbose=False)
 
@@ -50,7 +53,8 @@ def main() -> None:
     from utils import grimm, kneser_ney, training
     from utils import language_model as lm
 
-    sizes = dict(grimm.SIZES["cpu"], epochs=args.epochs, dropout=args.dropout)
+    sizes = dict(grimm.SIZES["cpu"], epochs=args.epochs, dropout=args.dropout,
+                 learning_rate=args.learning_rate)
     corpus = grimm.corpus(sizes["tokens"])
     data = grimm.windows(corpus, sizes)
     folder = training.checkpoint_dir(grimm.RUN, "cpu-longer")
