@@ -87,8 +87,8 @@ BOOK = dict(vocab_size=BOOK_VOCABULARY, **BOOK_LAYERS)  # lm.build_model(**BOOK)
 SIZES = dict(
     smoke=dict(tokens="bigram", embedding_dim=32, units=(64,), dense_units=None, dropout=0.0,
                batch=32, seq_len=32, epochs=3, learning_rate=5e-3, stateful=True),
-    cpu=dict(tokens="bigram", embedding_dim=96, units=(256, 256), dense_units=None, dropout=0.1,
-             batch=32, seq_len=64, epochs=15, learning_rate=5e-3, stateful=True),
+    cpu=dict(tokens="bigram", embedding_dim=96, units=(384,), dense_units=None, dropout=0.1,
+             batch=32, seq_len=64, epochs=18, learning_rate=1e-2, stateful=True),
     gpu=dict(tokens="bigram", **BOOK_LAYERS, dropout=0.2, batch=128, seq_len=128, epochs=50,
              learning_rate=2e-3, stateful=True),
 )
