@@ -3,8 +3,8 @@
 Every strategy here works on any *step function* ``step(tokens, state) -> (log_probs, state)``:
 ``tokens`` int32 [batch], ``state`` a tuple of float tensors with leading dimension batch (an
 LSTM's ``(h1, c1, h2, c2)``, or encoder outputs for attention), ``log_probs`` float32
-[batch, vocab] (normalised). So the same code decodes the language model of notebook 07 and the
-encoder-decoder of notebook 10.
+[batch, vocab] (normalised). So the same code decodes the language model of notebooks 06 and 07
+and the encoder-decoder of notebook 10.
 
 `Decoder` runs greedy search, sampling (temperature, top-k, top-p) and beam search as compiled
 loops (``tf.function`` around a ``tf.while_loop``): one graph call generates a whole sequence, and
