@@ -150,3 +150,27 @@ def test_load_model_refuses_a_vocabulary_in_the_old_layout(tmp_path, monkeypatch
     (folder / grimm.VOCABULARY_FILE).write_text('["ab", "cd"]')
     with pytest.raises(ValueError, match="old layout"):
         grimm.load_model("smoke")
+
+
+def test_a_resumed_stateful_run_is_the_uninterrupted_one(tmp_path):
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    raw = "".join(f"line {i} of my own text, with words.\n" for i in range(300))
+    corpus = text.corpus_from_text(raw, "bigram", seq_len=8)
+    sizes = dict(grimm.SIZES["smoke"], embedding_dim=4, units=(8,), seq_len=8, batch=4, epochs=3,
+                 dropout=0.2)
+    data = grimm.windows(corpus, sizes)
+    vocab = corpus.vocabulary.size
+    whole = grimm.train(grimm.build_model(vocab, sizes), data, sizes, tmp_path / "a", verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        grimm.train(grimm.build_model(vocab, sizes), data, sizes, tmp_path / "b", verbose=0,
+                    extra_callbacks=[StopAfterFirstEpoch()])
+    resumed = grimm.train(grimm.build_model(vocab, sizes, seed=grimm.SEED + 1), data, sizes,
+                          tmp_path / "b", verbose=0)
+    assert resumed.epochs_run == 2
+    # the same shifted rows, learning rates, dropout and zeroed states: the same losses
+    np.testing.assert_allclose(resumed.history["loss"], whole.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(resumed.history["val_loss"], whole.history["val_loss"], rtol=1e-5)
+    assert resumed.history["learning_rate"] == whole.history["learning_rate"]
