@@ -125,6 +125,49 @@ def test_gradient_of_the_final_cell_state(rng):
     np.testing.assert_allclose(g["c0"], v * np.prod(cache["f"], axis=1))
 
 
+def _frozen_gates_forward(x, c0, frozen_h, p):
+    """The LSTM forward pass whose gates read a fixed sequence instead of the live h_{t-1}."""
+    c, hs = c0, []
+    for t in range(x.shape[1]):
+        step = rn.lstm_step(x[:, t], frozen_h[:, t], c, p)
+        c = step["c"]
+        hs.append(step["h"])
+    return np.stack(hs, axis=1), c
+
+
+def test_cell_path_only_is_the_gradient_of_a_cell_whose_gates_read_a_frozen_h(rng):
+    p = rn.LSTMParams.random(3, 4, rng)
+    x = rng.normal(size=(2, 6, 3))
+    h0, c0 = rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
+    v, w = _loss_weights(rng, (2, 6, 4)), rng.normal(size=(2, 4))
+    hs, cache = rn.lstm_forward(x, h0, c0, p)
+    frozen_h = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)  # h_{t-1}, held constant
+
+    def loss():
+        hs_frozen, c_last = _frozen_gates_forward(x, c0, frozen_h, p)
+        return float(np.sum(v * hs_frozen) + np.sum(w * c_last))
+
+    np.testing.assert_allclose(_frozen_gates_forward(x, c0, frozen_h, p)[0], hs)  # same values
+    cut = rn.lstm_backward(v, cache, dc_last=w, cell_path_only=True)
+    for name, array in [("x", x), ("c0", c0), ("W", p.W), ("b", p.b)]:
+        assert rn.relative_error(cut[name], rn.numerical_gradient(loss, array)) < 1e-7, name
+    assert np.all(cut["h0"] == 0)
+    full = rn.lstm_backward(v, cache, dc_last=w)
+    assert rn.relative_error(cut["x"], full["x"]) > 1e-3  # the cut changes the gradient ...
+    np.testing.assert_allclose(cut["x"][:, -1], full["x"][:, -1])  # ... except at the last step
+
+
+def test_cell_path_only_gives_the_forget_gate_product_with_a_recurrent_kernel(rng):
+    p = rn.LSTMParams.random(2, 3, rng)
+    x = rng.normal(size=(2, 7, 2))
+    h0, c0, v = (rng.normal(size=(2, 3)) for _ in range(3))
+    hs, cache = rn.lstm_forward(x, h0, c0, p)
+    cut = rn.lstm_backward(np.zeros_like(hs), cache, dc_last=v, cell_path_only=True)
+    np.testing.assert_allclose(cut["c0"], v * np.prod(cache["f"], axis=1))
+    full = rn.lstm_backward(np.zeros_like(hs), cache, dc_last=v)
+    assert not np.allclose(full["c0"], cut["c0"])  # U != 0: the gates' paths add to it
+
+
 def test_lstm_matches_keras():
     keras = pytest.importorskip("keras")
     rng = np.random.default_rng(1)

@@ -163,11 +163,17 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
 
 
 def lstm_backward(
-    dhs: np.ndarray, cache: dict, dc_last: np.ndarray | None = None
+    dhs: np.ndarray, cache: dict, dc_last: np.ndarray | None = None,
+    cell_path_only: bool = False,
 ) -> dict[str, np.ndarray]:
     """BPTT for `lstm_forward`: dL/dW, dU, db, dx, dh0, dc0, and the totals dL/dh_t and dL/dc_t.
 
     ``dc_last`` is dL/dc_T when the loss also looks at the final cell state (notebook 03).
+    ``cell_path_only=True`` cuts the recurrence through the gates: no gradient flows from the
+    gates' pre-activations back into h_{t-1} (``dh0`` is then zero), so between steps the gradient
+    travels only along the cell state, scaled by the forget gates. That is the gradient of a cell
+    whose gates read a frozen copy of h_{t-1} (the truncation of the original LSTM, Hochreiter &
+    Schmidhuber 1997); notebook 03 compares it with the full gradient.
     """
     x, p = cache["x"], cache["params"]
     i, f, g, o, cs, hs = (cache[k] for k in ("i", "f", "g", "o", "c", "h"))
@@ -195,7 +201,7 @@ def lstm_backward(
         grads["U"] += h_prev_all[:, t].T @ dz
         grads["b"] += dz.sum(axis=0)
         grads["x"][:, t] = dz @ p.W.T
-        dh_next = dz @ p.U.T
+        dh_next = np.zeros_like(dh) if cell_path_only else dz @ p.U.T
         dc_next = dc * f[:, t]  # the cell state's additive path: only the forget gate scales it
     grads["h0"], grads["c0"] = dh_next, dc_next
     return grads
