@@ -44,6 +44,42 @@ def test_stops_early():
     assert run.steps == 200 and len(model.batches) == 2
 
 
+def test_gives_up_when_asked():
+    model = RecordingModel()
+    scores = iter([0.5, 0.4, 0.3, 0.2])
+    run = train_on_stream(model, lambda n, seed: tasks.adding_problem(n, 5, seed),
+                          max_steps=1000, batch_size=2, evaluate=lambda m: next(scores),
+                          give_up=lambda curve: curve[-1, 0] >= 300 and curve[:, 1].min() > 0.25)
+    assert run.steps == 300 and len(model.batches) == 3
+
+
+class ScriptedModel(RecordingModel):
+    """A model whose held-out MSE follows a script, one value per evaluation."""
+
+    def __init__(self, scores):
+        super().__init__()
+        self.scores = iter(scores)
+
+    def evaluate(self, x, y, verbose):
+        return next(self.scores)
+
+
+@pytest.mark.parametrize("scores, steps", [
+    ([0.17, 0.16, 0.17, 0.17, 0.16], 300),  # never left the plateau: gives up at 300
+    ([0.17, 0.05, 0.17, 0.17, 0.16], 500),  # left it once: trains the whole budget
+    ([0.17, 0.16, 0.005, 0.17, 0.16], 300),  # solved at 300 (before giving up would apply)
+])
+def test_train_on_adding_gives_up_only_on_runs_that_never_left_the_plateau(scores, steps):
+    run = train_on_adding(ScriptedModel(scores), 5, max_steps=500, batch_size=2,
+                          stop_below=0.01, test_size=10, give_up_after=300)
+    assert run.steps == steps
+
+
+def test_train_on_adding_refuses_a_bad_give_up_step():
+    with pytest.raises(ValueError, match="give_up_after must be an integer >= 1"):
+        train_on_adding(ScriptedModel([]), 5, max_steps=500, give_up_after=0)
+
+
 def test_same_arguments_same_data():
     a, b = RecordingModel(), RecordingModel()
     for model in (a, b):

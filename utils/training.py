@@ -51,12 +51,14 @@ def train_on_stream(
     evaluate: Callable[[object], float],
     chunk: int = 100,
     stop: Callable[[float], bool] | None = None,
+    give_up: Callable[[np.ndarray], bool] | None = None,
 ) -> StreamRun:
     """Fit a compiled Keras model on ``make_data(n, seed)``, ``chunk`` steps (batches) at a time.
 
     Chunk k uses seed ``k * chunk`` (so every model trained with the same arguments sees the same
     data), then ``evaluate(model)`` gives the score recorded in the curve; training stops after
-    ``max_steps`` steps or as soon as ``stop(score)`` is true.
+    ``max_steps`` steps, as soon as ``stop(score)`` is true, or as soon as ``give_up(curve)`` is
+    true for the curve so far (rows of steps and score), for a run that is going nowhere.
     """
     max_steps = integer_at_least("max_steps", max_steps)
     batch_size = integer_at_least("batch_size", batch_size)
@@ -70,6 +72,8 @@ def train_on_stream(
         curve.append((done + steps, score))
         if stop is not None and stop(score):
             break
+        if give_up is not None and give_up(np.array(curve)):
+            break
     return StreamRun(np.array(curve), time.perf_counter() - started)
 
 
@@ -81,14 +85,19 @@ def train_on_adding(
     stop_below: float | None = None,
     test_size: int = 1000,
     test_seed: int = 1_000_000,
+    give_up_after: int | None = None,
+    plateau_mse: float = tasks.ADDING_BASELINE_MSE / 2,
 ) -> StreamRun:
     """`train_on_stream` on the adding problem; the score is the MSE on held-out sequences.
 
     The held-out set is drawn with ``test_seed``, which must not be one of the training chunks'
     seeds (0, 100, 200, ...), so no test sequence is ever trained on. Training stops early once
-    the MSE is below ``stop_below``.
+    the MSE is below ``stop_below``, or gives up after ``give_up_after`` steps if the MSE has not
+    once been below ``plateau_mse`` by then (the run never left the mean predictor's plateau).
     """
     chunk = 100
+    if give_up_after is not None:
+        give_up_after = integer_at_least("give_up_after", give_up_after)
     if test_seed < max_steps and test_seed % chunk == 0:
         raise ValueError(f"test_seed {test_seed} is also the seed of a training chunk; "
                          f"use one that is not a multiple of {chunk} below max_steps")
@@ -101,6 +110,8 @@ def train_on_adding(
         evaluate=lambda m: m.evaluate(x_test, y_test, verbose=0),
         chunk=chunk,
         stop=None if stop_below is None else (lambda mse: mse < stop_below),
+        give_up=None if give_up_after is None else (
+            lambda curve: curve[-1, 0] >= give_up_after and curve[:, 1].min() >= plateau_mse),
     )
 
 
