@@ -49,6 +49,17 @@ def _check_part(highlight, parts) -> None:
         raise ValueError(f"highlight must be one of {', '.join(parts)} or None, got {highlight!r}")
 
 
+def _cell_frame(ax, title: str | None):
+    """The frame every cell diagram shares: the same extent and scale, no axes, a title."""
+    ax.set_xlim(-0.2, 9.2)
+    ax.set_ylim(-0.2, 4.9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def draw_lstm_cell(highlight: str | None = None, ax=None, title: str | None = None):
     """Draw an LSTM cell; ``highlight`` is one of `PARTS` or None. Returns the Axes.
 
@@ -107,13 +118,7 @@ def draw_lstm_cell(highlight: str | None = None, ax=None, title: str | None = No
     _arrow(ax, (x_out, y_hidden + 0.68), (x_out, y_hidden), color("output"), style="-")
     _arrow(ax, (x_out, y_hidden), (9.0, y_hidden), color("output"))
     ax.text(8.7, y_hidden - 0.35, r"$h_t$", fontsize=12)
-    ax.set_xlim(-0.2, 9.2)
-    ax.set_ylim(-0.2, 4.9)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    if title:
-        ax.set_title(title)
-    return ax
+    return _cell_frame(ax, title)
 
 
 def draw_gru_cell(highlight: str | None = None, ax=None, title: str | None = None):
@@ -174,13 +179,7 @@ def draw_gru_cell(highlight: str | None = None, ax=None, title: str | None = Non
     _arrow(ax, (7.6, y_top), (7.6, y_bus), hs, style="-")
     _arrow(ax, (7.6, y_bus), (9.0, y_bus), hs)
     ax.text(8.7, y_bus - 0.35, r"$h_t$", fontsize=12)
-    ax.set_xlim(-0.2, 9.2)
-    ax.set_ylim(-0.2, 4.9)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    if title:
-        ax.set_title(title)
-    return ax
+    return _cell_frame(ax, title)
 
 
 def draw_unrolled_rnn(steps: int = 4, ax=None, title: str | None = None, backward: bool = True):
