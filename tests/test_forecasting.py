@@ -135,15 +135,95 @@ def test_diebold_mariano_detects_a_better_forecast_and_not_a_tie():
     rng = np.random.default_rng(0)
     noise = rng.normal(size=2000)
     better, worse = noise, noise + rng.normal(scale=0.5, size=2000)
-    statistic, p = fc.diebold_mariano(better, worse)
-    assert statistic < 0 and p < 1e-6
+    for loss in ("squared", "absolute"):
+        statistic, p = fc.diebold_mariano(better, worse, loss=loss)
+        assert statistic < 0 and p < 1e-6
+        statistic, p = fc.diebold_mariano(better, worse, horizon=4, loss=loss)
+        assert statistic < 0 and p < 1e-6
     statistic, p = fc.diebold_mariano(rng.normal(size=2000), rng.normal(size=2000))
     assert p > 0.01
     assert fc.diebold_mariano(noise, noise) == (0.0, 1.0)
+    assert fc.diebold_mariano(noise, -noise, horizon=3, loss="absolute") == (0.0, 1.0)
+    # a constant loss differential: certainly different, with no variance to divide by
+    assert fc.diebold_mariano(np.full(20, 2.0), np.ones(20)) == (np.inf, 0.0)
+
+
+@pytest.mark.parametrize("kwargs", [dict(a=10, b=11), dict(a=5, b=5, horizon=3),
+                                    dict(a=20, b=20, loss="mse"), dict(a=20, b=20, horizon=0)])
+def test_diebold_mariano_bad_arguments(kwargs):
+    noise = np.random.default_rng(0).normal(size=30)
+    a, b = noise[: kwargs.pop("a")], noise[: kwargs.pop("b")]
     with pytest.raises(ValueError):
-        fc.diebold_mariano(noise[:10], noise[:11])
+        fc.diebold_mariano(a, b, **kwargs)
+    with pytest.raises(ValueError, match="finite"):
+        fc.diebold_mariano(np.full(10, np.nan), np.zeros(10))
+
+
+def alternating_example(loss="squared"):
+    """Forecast a is worse by 1 on average, in an alternating pattern: e_b = 1, 1, 1, ... and
+    e_a = 2, 0, 2, 0, ... (squared loss) or 4, 0, 4, 0, ... (absolute loss): d = 3, -1, 3, -1."""
+    errors_a = np.array([2.0 if loss == "squared" else 4.0, 0.0] * 4)
+    errors_b = np.ones(8)
+    return errors_a, errors_b
+
+
+def t7_two_sided_p(t):
+    """Student's t with 7 degrees of freedom, by hand (Abramowitz & Stegun 26.7.3)."""
+    theta = np.arctan(abs(t) / np.sqrt(7))
+    c = np.cos(theta)
+    inside = 2 / np.pi * (theta + np.sin(theta) * (c + 2 / 3 * c**3 + 8 / 15 * c**5))
+    return 1 - inside
+
+
+@pytest.mark.parametrize("loss", ["squared", "absolute"])
+def test_diebold_mariano_by_hand_at_horizon_2(loss):
+    # n = 8, d = 3, -1, 3, -1, ...: mean 1, centred +-2, so gamma_0 = 32/8 = 4 and
+    # gamma_1 = 7 * (-4) / 8 = -3.5. The old truncated estimate gamma_0 + 2 gamma_1 = -3 is
+    # negative (it returned "no difference", p = 1). Bartlett weight 1 - 1/2 at lag 1:
+    # V = 4 + 2 * 0.5 * (-3.5) = 0.5, DM = 1 / sqrt(0.5 / 8) = 4.
+    # HLN factor sqrt((8 + 1 - 4 + 2/8) / 8) = sqrt(21/32); t with 7 degrees of freedom.
+    statistic, p = fc.diebold_mariano(*alternating_example(loss), horizon=2, loss=loss)
+    expected = 4 * np.sqrt(21 / 32)  # 3.2404
+    assert statistic == pytest.approx(expected, rel=1e-12)
+    assert p == pytest.approx(t7_two_sided_p(expected), rel=1e-9)
+    assert 0.01 < p < 0.02  # forecast a is worse, and the test says so
+
+
+def test_diebold_mariano_by_hand_at_horizon_3():
+    # same d; gamma_2 = 6 * 4 / 8 = 3; weights 2/3 and 1/3:
+    # V = 4 + 2 (2/3)(-3.5) + 2 (1/3)(3) = 4/3, DM = 1 / sqrt((4/3) / 8) = sqrt(6);
+    # HLN factor sqrt((8 + 1 - 6 + 6/8) / 8) = sqrt(15/32)
+    statistic, p = fc.diebold_mariano(*alternating_example(), horizon=3)
+    expected = np.sqrt(6) * np.sqrt(15 / 32)  # 1.6771
+    assert statistic == pytest.approx(expected, rel=1e-12)
+    assert p == pytest.approx(t7_two_sided_p(expected), rel=1e-9)
+    # and at h = 1 there is no autocovariance term: DM = 1 / sqrt(4 / 8), HLN sqrt(7/8)
+    statistic, _ = fc.diebold_mariano(*alternating_example(), horizon=1)
+    assert statistic == pytest.approx(np.sqrt(2) * np.sqrt(7 / 8), rel=1e-12)
+
+
+def test_diebold_mariano_variance_is_never_negative():
+    rng = np.random.default_rng(3)
+    for horizon in (2, 3, 5, 12):
+        for _ in range(50):
+            # strongly negatively autocorrelated differentials, the case that broke the old test
+            d = np.where(np.arange(60) % 2 == 0, 1.0, -1.0) * rng.uniform(0.5, 2, 60) + 0.3
+            statistic, p = fc.diebold_mariano(np.sqrt(np.abs(d)) * (d > 0),
+                                              np.sqrt(np.abs(d)) * (d < 0), horizon=horizon)
+            assert np.isfinite(statistic) and statistic > 0 and 0 <= p < 1
+
+
+def test_student_t_p_values_by_hand():
+    for t in (0.0, 0.5, 1.0, 2.5, 10.0):
+        # one degree of freedom is the Cauchy distribution, two have a closed form
+        assert fc.student_t_two_sided_p(t, 1) == pytest.approx(1 - 2 / np.pi * np.arctan(t))
+        assert fc.student_t_two_sided_p(-t, 2) == pytest.approx(1 - t / np.sqrt(2 + t * t))
+    # many degrees of freedom: the normal distribution's 1.96 -> 0.05
+    assert fc.student_t_two_sided_p(1.959964, 100_000) == pytest.approx(0.05, abs=1e-5)
+    assert fc.student_t_two_sided_p(2.0, 10) == pytest.approx(0.07338803, abs=1e-7)  # tables
+    assert fc.student_t_two_sided_p(np.inf, 5) == 0.0
     with pytest.raises(ValueError):
-        fc.diebold_mariano(noise[:5], noise[:5], horizon=3)
+        fc.student_t_two_sided_p(1.0, 0)
 
 
 def test_diebold_mariano_false_alarms_are_rare():
@@ -151,6 +231,12 @@ def test_diebold_mariano_false_alarms_are_rare():
     p_values = [fc.diebold_mariano(rng.normal(size=300), rng.normal(size=300))[1]
                 for _ in range(400)]
     assert 0.02 < np.mean(np.array(p_values) < 0.05) < 0.09
+    # at h = 4, on moving-average errors that are autocorrelated like 4-step forecasts
+    p_values = []
+    for _ in range(400):
+        a, b = (np.convolve(rng.normal(size=303), np.ones(4), "valid") for _ in range(2))
+        p_values.append(fc.diebold_mariano(a, b, horizon=4, loss="absolute")[1])
+    assert 0.02 < np.mean(np.array(p_values) < 0.05) < 0.11
 
 
 def test_residual_intervals_reach_their_coverage():
@@ -163,6 +249,31 @@ def test_residual_intervals_reach_their_coverage():
     np.testing.assert_allclose(coverage, 0.8, atol=0.02)
     with pytest.raises(ValueError):
         fc.residual_interval(residuals, coverage=1.0)
+
+
+def test_conformal_interval_by_hand_and_its_guarantee():
+    # 9 residuals, 80 %: rank ceil(10 * 0.8) = 8, the 8th smallest |r| per horizon
+    residuals = np.array([[-1, 10], [2, -20], [-3, 30], [4, -40], [-5, 50], [6, -60],
+                          [-7, 70], [8, -80], [-9, 90]], dtype=float)
+    lower, upper = fc.conformal_interval(residuals, coverage=0.8)
+    np.testing.assert_array_equal(upper, [8, 80])
+    np.testing.assert_array_equal(lower, [-8, -80])
+    # exchangeable errors: the coverage averages at least the nominal level, even for small n
+    rng = np.random.default_rng(0)
+    coverages = []
+    for _ in range(4000):
+        errors = rng.standard_t(3, size=(30, 1))
+        lower, upper = fc.conformal_interval(errors[:19], coverage=0.9)
+        coverages.append(fc.interval_coverage(errors[19:], np.zeros((11, 1)), lower, upper)[0])
+    # in theory ceil(20 * 0.9) / 20 = 0.9 exactly; the Monte Carlo error is about 0.002
+    assert np.mean(coverages) == pytest.approx(0.9, abs=0.008)
+
+
+@pytest.mark.parametrize("args", [(np.zeros((8, 2)), 0.9), (np.zeros((20, 2)), 1.0),
+                                  (np.zeros(20), 0.9)])
+def test_conformal_interval_bad_arguments(args):
+    with pytest.raises(ValueError):
+        fc.conformal_interval(*args)
 
 
 @pytest.mark.skipif(not os.environ.get(datasets.MIRROR_ENV), reason="needs the data mirror")

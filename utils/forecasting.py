@@ -4,7 +4,7 @@ Everything a forecast is judged by lives here, so that every model in notebook 1
 same way: windows cut from one series with explicit alignment, a scaler fitted on the training
 span only, the naive baselines (persistence, seasonal naive, linear autoregression), error
 metrics per horizon, the Diebold-Mariano test for "is this forecast really better?", and
-prediction intervals from validation residuals.
+prediction intervals from held-out residuals (empirical quantiles, or split-conformal).
 """
 
 from __future__ import annotations
@@ -207,31 +207,72 @@ def rmse(truth: np.ndarray, forecast: np.ndarray, axis=None):
     return np.sqrt(np.mean((np.asarray(truth) - np.asarray(forecast)) ** 2, axis=axis))
 
 
+LOSSES = ("squared", "absolute")
+
+
+def student_t_two_sided_p(statistic: float, df: int) -> float:
+    """P(|T| >= |statistic|) for Student's t with an integer number of degrees of freedom.
+
+    The exact finite sums of Abramowitz & Stegun 26.7.3-26.7.4 (no SciPy needed): with
+    theta = atan(|t| / sqrt(df)), P(|T| < |t|) is a short series in cos(theta).
+    """
+    df = integer_at_least("df", df)
+    if math.isnan(statistic):
+        raise ValueError("the statistic is NaN")
+    if math.isinf(statistic):
+        return 0.0
+    theta = math.atan(abs(statistic) / math.sqrt(df))
+    cos2 = math.cos(theta) ** 2
+    if df % 2 == 1:  # odd: 2/pi (theta + sin cos (1 + 2/3 cos^2 + 2*4/(3*5) cos^4 + ...))
+        term, total = 1.0, 1.0 if df > 1 else 0.0
+        for k in range(1, (df - 1) // 2):
+            term *= cos2 * (2 * k) / (2 * k + 1)
+            total += term
+        inside = 2 / math.pi * (theta + math.sin(theta) * math.cos(theta) * total)
+    else:  # even: sin (1 + 1/2 cos^2 + 1*3/(2*4) cos^4 + ...)
+        term, total = 1.0, 1.0
+        for k in range(1, df // 2):
+            term *= cos2 * (2 * k - 1) / (2 * k)
+            total += term
+        inside = math.sin(theta) * total
+    return float(min(1.0, max(0.0, 1.0 - inside)))
+
+
 def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, horizon: int = 1,
-                    power: int = 2) -> tuple[float, float]:
+                    loss: str = "squared") -> tuple[float, float]:
     """Diebold-Mariano test of equal accuracy for two forecasts of the same targets.
 
-    Loss differential d_t = |e_a|^p - |e_b|^p; its mean over the test span, divided by a
-    standard error that allows autocorrelation up to lag ``horizon - 1`` (h-step forecasts
-    overlap), is asymptotically standard normal. Returns (statistic, two-sided p-value); a negative
-    statistic means forecast ``a`` has the smaller loss.
+    Loss differential d_t = L(e_a) - L(e_b), with L the squared or absolute error (use the loss
+    the forecasts are ranked by). h-step forecasts made at consecutive origins overlap, so d_t is
+    autocorrelated up to lag h - 1: the long-run variance is the Newey-West (Bartlett-weighted)
+    estimate ``gamma_0 + 2 sum_{k<h} (1 - k/h) gamma_k``, which can never be negative. The
+    statistic mean(d) / sqrt(V / n) gets the Harvey-Leybourne-Newbold small-sample factor
+    ``sqrt((n + 1 - 2h + h(h-1)/n) / n)`` and is compared with Student's t with n - 1 degrees of
+    freedom. Returns (statistic, two-sided p-value); a negative statistic means forecast ``a``
+    has the smaller loss. Identical losses give (0.0, 1.0).
     """
     a, b = np.asarray(errors_a, dtype=np.float64), np.asarray(errors_b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"need two 1-D error series of equal length, got {a.shape} and {b.shape}")
     horizon = integer_at_least("horizon", horizon)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if len(a) < 2 * horizon + 1:
         raise ValueError(f"{len(a)} errors are too few for a test at horizon {horizon}")
-    d = np.abs(a) ** power - np.abs(b) ** power
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("the errors must be finite numbers")
+    d = a**2 - b**2 if loss == "squared" else np.abs(a) - np.abs(b)
     n, centred = len(d), d - d.mean()
     variance = np.dot(centred, centred) / n
     for lag in range(1, horizon):
-        variance += 2 * np.dot(centred[lag:], centred[:-lag]) / n
-    if variance <= 0:
-        return 0.0, 1.0  # identical losses: no evidence either way
-    statistic = d.mean() / math.sqrt(variance / n)
-    p_value = math.erfc(abs(statistic) / math.sqrt(2))
-    return float(statistic), float(p_value)
+        variance += 2 * (1 - lag / horizon) * np.dot(centred[lag:], centred[:-lag]) / n
+    if variance <= 1e-15 * max(1.0, float(np.mean(d**2))):  # constant differential
+        if np.all(d == 0):
+            return 0.0, 1.0  # identical losses: no evidence either way
+        return math.copysign(math.inf, d.mean()), 0.0
+    correction = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
+    statistic = correction * d.mean() / math.sqrt(variance / n)
+    return float(statistic), student_t_two_sided_p(statistic, n - 1)
 
 
 def residual_interval(
@@ -244,6 +285,27 @@ def residual_interval(
     residuals = np.asarray(residuals)
     tail = (1 - coverage) / 2
     return np.quantile(residuals, tail, axis=0), np.quantile(residuals, 1 - tail, axis=0)
+
+
+def conformal_interval(
+    residuals: np.ndarray, coverage: float = 0.9
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split-conformal offsets per horizon: -q and +q, with q the ceil((n + 1) * coverage)-th
+    smallest absolute residual (truth - forecast, shape (n, horizon)) on a calibration span that
+    neither fitting nor early stopping used. If the test errors are exchangeable with the
+    calibration errors, the interval covers at least ``coverage`` of them on average."""
+    if not 0 < coverage < 1:
+        raise ValueError(f"coverage must be in (0, 1), got {coverage!r}")
+    residuals = np.asarray(residuals, dtype=np.float64)
+    if residuals.ndim != 2:
+        raise ValueError(f"residuals must be shaped (n, horizon), got {residuals.shape}")
+    n = len(residuals)
+    rank = math.ceil((n + 1) * coverage)
+    if rank > n:
+        raise ValueError(f"{n} calibration residuals are too few for {coverage:.0%} coverage "
+                         f"(need at least {math.ceil(coverage / (1 - coverage))})")
+    quantile = np.sort(np.abs(residuals), axis=0)[rank - 1]
+    return -quantile, quantile
 
 
 def interval_coverage(truth: np.ndarray, forecast: np.ndarray, lower: np.ndarray,
