@@ -189,6 +189,18 @@ def test_diebold_mariano_by_hand_at_horizon_2(loss):
     assert 0.01 < p < 0.02  # forecast a is worse, and the test says so
 
 
+def test_diebold_mariano_the_issues_example_at_horizon_2():
+    # issue 16: d_t = 1 + 1.1 (-1)^t, a forecast worse by 1 on average. Its autocovariances are
+    # 1.21 and -1.21 (times 99/100 at n = 100), so the old gamma_0 + 2 gamma_1 = -1.1858 < 0 and
+    # the old test answered "identical losses", p = 1. Absolute loss: e_b = 1, e_a = 3.1, 0.9, ...
+    errors_a, errors_b = np.array([3.1, 0.9] * 50), np.ones(100)
+    # Bartlett: V = 1.21 + 2 * (1/2) * (-1.21 * 99/100) = 0.0121; DM = 1 / sqrt(0.0121 / 100)
+    # = 1 / 0.011; HLN factor sqrt((100 + 1 - 4 + 2/100) / 100)
+    statistic, p = fc.diebold_mariano(errors_a, errors_b, horizon=2, loss="absolute")
+    assert statistic == pytest.approx(np.sqrt(0.9702) / 0.011, rel=1e-9)  # 89.54
+    assert p < 1e-12  # worse, certainly (the old answer was p = 1)
+
+
 def test_diebold_mariano_by_hand_at_horizon_3():
     # same d; gamma_2 = 6 * 4 / 8 = 3; weights 2/3 and 1/3:
     # V = 4 + 2 (2/3)(-3.5) + 2 (1/3)(3) = 4/3, DM = 1 / sqrt((4/3) / 8) = sqrt(6);
