@@ -104,6 +104,31 @@ def test_attention_weights(model):
     assert np.all(weights[1, :, 2:] == 0)  # padded source positions get no attention
 
 
+def test_attends_to_span_checks_the_argmax_of_each_step():
+    weights = np.zeros((2, 3, 4))
+    weights[0, 0, 1] = weights[0, 1, 3] = weights[0, 2, 2] = 1.0  # example 0 looks at 1, 3, 2
+    weights[1, :, 0] = 1.0  # example 1 always looks at source position 0
+    hits = seq2seq.attends_to_span(weights, [0, 2], [(1, 3), (1, 4)])
+    assert hits.tolist() == [[True, True], [False, False]]
+    assert seq2seq.attends_to_span(weights, [1], [(3, 4), (0, 1)]).tolist() == [[True], [True]]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((np.zeros((2, 3)), [0], [(0, 1)]), "weights must be"),
+        ((np.zeros((1, 3, 4)), [3], [(0, 1)]), "steps must be"),
+        ((np.zeros((1, 3, 4)), [], [(0, 1)]), "steps must be"),
+        ((np.zeros((1, 3, 4)), [0], [(0, 1), (0, 1)]), "one \\(start, end\\) per example"),
+        ((np.zeros((1, 3, 4)), [0], [(2, 2)]), "every span"),
+        ((np.zeros((1, 3, 4)), [0], [(2, 5)]), "every span"),
+    ],
+)
+def test_attends_to_span_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        seq2seq.attends_to_span(*args)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -127,6 +127,35 @@ def attention_weights(model: keras.Model, source_ids, decoder_inputs) -> np.ndar
     return keras.ops.convert_to_numpy(scores)
 
 
+def attends_to_span(weights, steps, spans) -> np.ndarray:
+    """Whether each listed output step looks hardest at its example's source span.
+
+    `weights` [batch, T, S] are attention distributions (`attention_weights`); `steps` the output
+    steps that write one field (the month digits of an ISO date are steps 5 and 6); `spans` one
+    ``(start, end)`` per example: the source characters ``start .. end - 1`` that write that
+    field. Returns a bool array [batch, len(steps)]: True where the step's strongest attention
+    (its argmax over the source) falls inside the span. The share of True is the field's
+    alignment.
+    """
+    weights = np.asarray(weights)
+    if weights.ndim != 3:
+        raise ValueError(f"weights must be [batch, T, S], got shape {weights.shape}")
+    batch, n_steps, n_source = weights.shape
+    steps = np.asarray(steps, dtype=np.int64)
+    if steps.ndim != 1 or not steps.size or steps.min() < 0 or steps.max() >= n_steps:
+        raise ValueError(f"steps must be a non-empty list of output steps in [0, {n_steps}), "
+                         f"got {steps.tolist()}")
+    spans = np.asarray(spans, dtype=np.int64)
+    if spans.shape != (batch, 2):
+        raise ValueError(f"spans must be one (start, end) per example, shape ({batch}, 2), "
+                         f"got {spans.shape}")
+    if np.any(spans[:, 0] < 0) or np.any(spans[:, 1] <= spans[:, 0]) or np.any(
+            spans[:, 1] > n_source):
+        raise ValueError(f"every span needs 0 <= start < end <= {n_source} (source length)")
+    looked_at = weights[:, steps, :].argmax(axis=-1)  # [batch, len(steps)]
+    return (looked_at >= spans[:, :1]) & (looked_at < spans[:, 1:])
+
+
 def per_example(state: tuple) -> list[tuple]:
     """Split a batch of decoder states into one state of batch 1 per example.
 
