@@ -109,3 +109,68 @@ def test_right_context_needed_follows_readings_across_words():
 def test_bad_arguments_are_clear_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_delayed_windows_shift_the_targets_and_pad_the_end():
+    ids, labels = np.arange(1, 8), np.array([1, 0, 0, 1, 0, 1, 1])  # 7 characters
+    x, y, w = spaces.delayed_windows(ids, labels, length=3, delay=2, end_id=99)
+    # the look-ahead reads on into the stream (7), past its end the end marker
+    assert x.tolist() == [[1, 2, 3, 4, 5], [4, 5, 6, 7, 99]]
+    assert y.tolist() == [[0, 0, 1, 0, 0], [0, 0, 1, 0, 1]]  # label i at step i + 2
+    assert w.tolist() == [[0, 0, 1, 1, 1], [0, 0, 1, 1, 1]]  # the first 2 steps decide nothing
+    # every label of the windows' characters is a target exactly once, `delay` steps late
+    assert np.array_equal(y[:, 2:].ravel(), labels[:6])
+    assert np.array_equal(x[:, :3], np.arange(1, 7).reshape(2, 3))
+
+
+def test_delay_zero_is_windows():
+    ids, labels = np.arange(1, 11), np.array([0, 1] * 5)
+    x, y, w = spaces.delayed_windows(ids, labels, length=4, delay=0, end_id=50)
+    x0, y0 = spaces.windows(ids, labels, 4)
+    assert np.array_equal(x, x0) and np.array_equal(y, y0) and np.all(w == 1)
+
+
+def test_context_windows_can_fill_the_right_end_with_an_end_marker():
+    out = spaces.context_windows(np.arange(1, 7), [0, 5], left=1, right=2, right_fill=9)
+    assert out.tolist() == [[0, 1, 2, 3], [5, 6, 9, 9]]  # the left end stays padding
+
+
+def test_cut_at_word_keeps_whole_words():
+    text = "they would hold the spoon"
+    assert spaces.cut_at_word(text, 100) == text
+    assert spaces.cut_at_word(text, 19) == "they would hold the"  # "the" ends at 19: kept
+    assert spaces.cut_at_word(text, 18) == "they would hold"
+    assert spaces.cut_at_word("  a\n b  ", 3) == "a b"  # normalised first
+
+
+def test_the_last_label_of_a_cut_sample_is_not_scored():
+    # "hold the" cut from "hold the spoon": a space follows "the" in the tale, but the sample's
+    # own labels end in 0; a model that puts the space there is not wrong
+    chars, truth = spaces.remove_spaces(spaces.cut_at_word("hold the spoon", 9))
+    guess = truth.copy()
+    guess[-1] = 1
+    scored = spaces.scored_positions(len(chars))
+    assert scored.tolist() == [True] * (len(chars) - 1) + [False]
+    assert int(np.sum((guess != truth) & scored)) == 0
+    html = spaces.highlight_errors(chars, truth, guess, scored=scored)
+    assert "spurious" not in html and html.endswith("the")
+    assert "spurious" in spaces.highlight_errors(chars, truth, guess)  # scored everywhere
+    assert spaces.scored_positions(0).tolist() == []
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: spaces.delayed_windows([1, 2], [0, 0], 1, 1, end_id=0), "must not be PAD_ID"),
+        (lambda: spaces.delayed_windows([1, 2], [0, 0], 1, 1, end_id=2), "occurs in ids"),
+        (lambda: spaces.delayed_windows([1, 2], [0, 0], 1, -1, end_id=3), "delay must be"),
+        (lambda: spaces.delayed_windows([1, 2], [0, 0], 3, 1, end_id=3), "no window"),
+        (lambda: spaces.delayed_windows([1, 2], [0], 1, 1, end_id=3), "labels has 1"),
+        (lambda: spaces.cut_at_word("abcdef gh", 3), "first word"),
+        (lambda: spaces.cut_at_word("ab", 0), "max_chars must be"),
+        (lambda: spaces.highlight_errors("ab", [0, 0], [0, 0], scored=[True]), "scored must"),
+    ],
+)
+def test_bad_delayed_and_sample_arguments_are_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

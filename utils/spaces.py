@@ -88,23 +88,65 @@ def windows(ids, labels, length: int) -> tuple[np.ndarray, np.ndarray]:
     return ids[:cut].reshape(n, length), labels[:cut].reshape(n, length)
 
 
-def context_windows(ids, positions, left: int, right: int) -> np.ndarray:
+def delayed_windows(ids, labels, length: int, delay: int,
+                    end_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training windows for a one-directional model that gives each label `delay` steps late.
+
+    The streaming answer to right context: a left-to-right model that may read `delay` more
+    characters before it decides. Window k reads the `length + delay` ids from ``k * length`` on
+    (past the end of the stream, `end_id`: "the text ends here"), and its target at step t is the
+    label of character ``k * length + t - delay``, so every label of the first
+    ``n * length`` characters is a target exactly once, as in `windows`. The first `delay` steps
+    decide nothing: their weight is 0 (their target is 0). Returns inputs, targets and weights,
+    each (n, length + delay); ``delay=0`` gives `windows` with all weights 1.
+
+    `end_id` must not be `PAD_ID` (a masking model would skip the end marker and give no output
+    there) and must not occur in `ids`.
+    """
+    length = integer_at_least("length", length, 1)
+    delay = integer_at_least("delay", delay, 0)
+    end_id = integer_at_least("end_id", end_id, 0)
+    if end_id == PAD_ID:
+        raise ValueError(f"end_id must not be PAD_ID={PAD_ID}: a masking model skips padding, "
+                         "so the delayed steps at the end would give no output")
+    ids = np.asarray(ids, dtype=np.int32)
+    labels = _check_labels("labels", labels, len(ids))
+    if np.any(ids == end_id):
+        raise ValueError(f"end_id={end_id} occurs in ids: the end marker must be an id of its own")
+    n = len(ids) // length
+    if n == 0:
+        raise ValueError(f"{len(ids)} characters make no window of length={length}")
+    stream = np.concatenate([ids, np.full(max(0, n * length + delay - len(ids)), end_id,
+                                          np.int32)])
+    starts = np.arange(n)[:, None] * length
+    inputs = stream[starts + np.arange(length + delay)[None, :]]
+    targets = np.zeros((n, length + delay), np.int8)
+    targets[:, delay:] = labels[: n * length].reshape(n, length)
+    weights = np.zeros((n, length + delay), np.float32)
+    weights[:, delay:] = 1.0
+    return inputs, targets, weights
+
+
+def context_windows(ids, positions, left: int, right: int,
+                    right_fill: int = PAD_ID) -> np.ndarray:
     """For each position, the ids from ``left`` characters before it to ``right`` after it.
 
     Returns an array (len(positions), left + 1 + right) whose column `left` is the character at
     the position; a model's output there decides that position's label having seen exactly
     `right` characters of right context. Where the window runs past either end of the stream it is
-    filled with `PAD_ID` (a masking model ignores it).
+    filled with `PAD_ID` (a masking model ignores it); past the end, with `right_fill` if given
+    (the `end_id` a delayed model was trained with, see `delayed_windows`).
     """
     left = integer_at_least("left", left, 0)
     right = integer_at_least("right", right, 0)
+    right_fill = integer_at_least("right_fill", right_fill, 0)
     ids = np.asarray(ids, dtype=np.int32)
     positions = np.asarray(positions, dtype=np.int64)
     if positions.size and (positions.min() < 0 or positions.max() >= len(ids)):
         raise ValueError(f"positions must lie in [0, {len(ids)}), got "
                          f"{positions.min()}..{positions.max()}")
     padded = np.concatenate([np.full(left, PAD_ID, np.int32), ids,
-                             np.full(right, PAD_ID, np.int32)])
+                             np.full(right, right_fill, np.int32)])
     index = positions[:, None] + np.arange(left + 1 + right)[None, :]
     return padded[index]
 
@@ -147,17 +189,53 @@ MISSED_STYLE = "background:#f8b4b4;color:#8b0000"  # a real space the model did 
 SPURIOUS_STYLE = "background:#ffd98a;color:#7a4a00"  # a space the model put where none was
 
 
-def highlight_errors(chars: str, true_labels, predicted_labels: Sequence[int]) -> str:
+def cut_at_word(text: str, max_chars: int) -> str:
+    """The start of `text` (normalised), at most `max_chars` characters, ending with a whole word.
+
+    A sample cut this way still has an unknown last label: in the full text a space, a
+    punctuation mark or nothing may follow its last character (see `scored_positions`).
+    """
+    max_chars = integer_at_least("max_chars", max_chars, 1)
+    text = normalize(text)
+    if len(text) <= max_chars:
+        return text
+    head = text[: max_chars + 1]  # a word ending at max_chars is kept whole
+    if " " not in head:
+        raise ValueError(f"the first word of the text is longer than max_chars={max_chars}")
+    return head.rsplit(" ", 1)[0]
+
+
+def scored_positions(length: int) -> np.ndarray:
+    """Which labels of a cut sample of `length` characters can be scored: all but the last.
+
+    The last character's label depends on what follows it in the full text, which the sample no
+    longer holds (``"hold the"`` cut from ``"hold the spoon"`` has a space after ``"the"``, cut
+    from ``"hold them"`` none), so a model's answer there is neither right nor wrong.
+    """
+    length = integer_at_least("length", length, 0)
+    return np.arange(length) < length - 1
+
+
+def highlight_errors(chars: str, true_labels, predicted_labels: Sequence[int],
+                     scored=None) -> str:
     """HTML of the restored text with its errors marked.
 
     Correct spaces are plain spaces; a missed space shows as a red ``␣``, a spurious one as an
-    orange ``·`` (each with a tooltip).
+    orange ``·`` (each with a tooltip). Where `scored` (one bool per character, default all
+    True) is False the label is unknown: the character is shown with no mark and no space.
     """
     true_labels = _check_labels("true_labels", true_labels, len(chars))
     predicted_labels = _check_labels("predicted_labels", predicted_labels, len(chars))
+    scored = np.ones(len(chars), bool) if scored is None else np.asarray(scored, bool)
+    if scored.shape != (len(chars),):
+        raise ValueError(f"scored must have one entry per character ({len(chars)}), "
+                         f"got shape {scored.shape}")
     out = []
-    for char, truth, guess in zip(chars, true_labels, predicted_labels, strict=True):
+    for char, truth, guess, known in zip(chars, true_labels, predicted_labels, scored,
+                                         strict=True):
         out.append(html.escape(char))
+        if not known:
+            continue
         if truth and guess:
             out.append(" ")
         elif truth:
