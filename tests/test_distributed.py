@@ -1,8 +1,10 @@
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +201,148 @@ def test_too_few_windows_for_the_steps_is_an_error():
 def test_tpu_strategy_is_none_without_a_tpu(monkeypatch):
     monkeypatch.delenv("COLAB_TPU_ADDR", raising=False)
     assert distributed.tpu_strategy() is None
+
+
+def wait_until_dead(pids, seconds):
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if alive(pid)]
+
+
+def test_workers_die_when_their_launcher_is_killed(tmp_path):
+    pid_file = tmp_path / "workers.json"
+    launcher = (
+        "import json, sys, time\n"
+        "from utils import distributed\n"
+        "sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "workers = distributed.Workers(lambda i: sleeper, n=2, timeout=60).__enter__()\n"
+        f"open({str(pid_file)!r}, 'w').write(json.dumps([p.pid for p in workers.processes]))\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", launcher], cwd=Path(__file__).parent.parent)
+    try:
+        deadline = time.monotonic() + 20
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the launcher never started its workers"
+            time.sleep(0.05)
+        pids = json.loads(pid_file.read_text())
+        time.sleep(0.5)  # the workers have exec'd their command
+        assert all(alive(pid) for pid in pids)
+        parent.kill()  # as if the notebook's kernel died: no cleanup code runs
+        parent.wait()
+        assert wait_until_dead(pids, 5) == []
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+BIND_OWN_PORT = (
+    "import json, os, socket\n"
+    "config = json.loads(os.environ['TF_CONFIG'])\n"
+    "port = int(config['cluster']['worker'][config['task']['index']].split(':')[1])\n"
+    "socket.socket().bind(('127.0.0.1', port))  # raises 'Address already in use' if taken\n"
+    "print('listening on', port)\n"
+)
+
+
+def test_a_port_taken_after_the_check_is_chosen_again(taken_port, monkeypatch):
+    real_free_ports = distributed.free_ports
+    choices = iter([[taken_port, real_free_ports(1)[0]]])
+    monkeypatch.setattr(distributed, "free_ports", lambda n: next(choices, None) or
+                        real_free_ports(n))
+    monkeypatch.setattr(distributed, "check_port_free", lambda port: None)  # it looked free
+    with distributed.Workers(lambda i: python(BIND_OWN_PORT), n=2, timeout=30) as workers:
+        results = workers.wait()
+    assert workers.port_retries == 1
+    assert taken_port not in workers.ports
+    assert [r.stdout.split()[-1] for r in results] == [str(p) for p in workers.ports]
+
+
+def test_a_chosen_port_taken_before_the_start_is_chosen_again(taken_port, monkeypatch):
+    real_free_ports = distributed.free_ports
+    choices = iter([[real_free_ports(1)[0], taken_port]])
+    monkeypatch.setattr(distributed, "free_ports", lambda n: next(choices, None) or
+                        real_free_ports(n))
+    with distributed.Workers(lambda i: python(BIND_OWN_PORT), n=2, timeout=30) as workers:
+        workers.wait()
+    assert workers.port_retries == 1 and taken_port not in workers.ports
+
+
+def test_port_retries_stop_after_the_given_attempts(taken_port, monkeypatch):
+    monkeypatch.setattr(distributed, "free_ports", lambda n: [taken_port] * n)
+    monkeypatch.setattr(distributed, "check_port_free", lambda port: None)
+    workers = distributed.Workers(lambda i: python(BIND_OWN_PORT), n=1, timeout=30, attempts=2)
+    with pytest.raises(distributed.WorkerFailedError, match="Address already in use"), workers:
+        workers.wait()
+    assert workers.port_retries == 1
+
+
+def test_a_failure_that_is_not_a_port_clash_is_not_retried():
+    workers = distributed.Workers(lambda i: python("import sys; sys.exit('no data file')"), n=2)
+    with pytest.raises(distributed.WorkerFailedError, match="no data file"), workers:
+        workers.wait()
+    assert workers.port_retries == 0
+
+
+def test_port_clash_messages_of_grpc_and_python_are_recognised():
+    assert distributed.is_port_clash("E add_port.cc:83] Failed to add port to server: No address")
+    assert distributed.is_port_clash("UnknownError: Could not start gRPC server")
+    assert distributed.is_port_clash("OSError: [Errno 98] Address already in use")
+    assert not distributed.is_port_clash("FileNotFoundError: windows.npz")
+
+
+def test_unsynced_replicas_start_equal_then_drift_beyond_the_equivalence_bound():
+    x, y = tiny_data(n=32)
+    synced = distributed.fit_steps(x, y, TINY, global_batch=8, steps=4, learning_rate=0.05)
+    alone = distributed.unsynced_steps(x, y, TINY, global_batch=8, steps=4, replicas=1,
+                                       learning_rate=0.05)
+    unsynced = distributed.unsynced_steps(x, y, TINY, global_batch=8, steps=4, replicas=2,
+                                          learning_rate=0.05)
+    np.testing.assert_allclose(alone, synced, rtol=distributed.EQUIVALENCE_RTOL)
+    np.testing.assert_allclose(unsynced[0], synced[0], rtol=distributed.EQUIVALENCE_RTOL)
+    assert (distributed.max_relative_difference(unsynced, synced)
+            > 100 * distributed.EQUIVALENCE_RTOL)
+
+
+def test_unsynced_steps_and_max_relative_difference_reject_bad_input():
+    x, y = tiny_data(n=32)
+    with pytest.raises(ValueError, match="split evenly over 3 replicas"):
+        distributed.unsynced_steps(x, y, TINY, global_batch=8, steps=2, replicas=3)
+    with pytest.raises(ValueError, match="fewer than steps"):
+        distributed.unsynced_steps(x, y, TINY, global_batch=8, steps=5)
+    with pytest.raises(ValueError, match="equally long"):
+        distributed.max_relative_difference([1.0, 2.0], [1.0])
+    assert distributed.max_relative_difference([1.0, 2.2], [1.0, 2.0]) == pytest.approx(0.1)
+
+
+MIRRORED_CHECK = """
+import json
+import numpy as np
+import tensorflow as tf
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+from utils import distributed
+tiny = dict(vocab_size=12, embedding_dim=4, units=[8], dense_units=None)
+rng = np.random.default_rng(0)
+x = rng.integers(0, 12, (48, 5)).astype("int32")
+y = (x + 1) % 12
+args = (x, y, tiny, 8, 6)
+with tf.device("CPU:0"):
+    single = distributed.fit_steps(*args, learning_rate=0.05)
+mirrored = distributed.fit_steps(*args, learning_rate=0.05,
+                                 strategy=tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"]))
+unsynced = distributed.unsynced_steps(*args, learning_rate=0.05)
+print(json.dumps([distributed.max_relative_difference(mirrored, single),
+                  distributed.max_relative_difference(unsynced, single)]))
+"""
+
+
+def test_mirrored_replicas_match_one_device_and_unsynced_ones_do_not():
+    done = subprocess.run([sys.executable, "-c", MIRRORED_CHECK], capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent, timeout=120,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "-1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    mirrored, unsynced = json.loads(done.stdout.strip().splitlines()[-1])
+    assert mirrored < distributed.EQUIVALENCE_RTOL  # the check passes with sync
+    assert unsynced > 100 * distributed.EQUIVALENCE_RTOL  # and rejects replicas without it

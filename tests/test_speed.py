@@ -94,13 +94,16 @@ def test_matmul_ceiling_takes_the_best_measurement(monkeypatch):
                         lambda n, dtype, engine, repeats: rates[n, engine])
     assert speed.matmul_ceiling("float32", sizes=(64, 128)) == 5.0
     assert speed.matmul_ceiling("bfloat16", sizes=(64, 128)) == 4.0  # NumPy has no bfloat16
+    assert speed.matmul_rates("float32", sizes=(64, 128)) == rates
+    assert set(speed.matmul_rates("bfloat16", sizes=(64,))) == {(64, "tensorflow")}
     with pytest.raises(ValueError, match="sizes must name"):
         speed.matmul_ceiling(sizes=())
 
 
 def test_step_timing_arithmetic():
     timing = speed.StepTiming(seconds=(0.5, 0.1, 0.2), tokens_per_step=1000, flops_per_step=4e9)
-    assert timing.median == 0.2 and timing.best == 0.1
+    assert timing.median == 0.2 and timing.best == 0.1 and timing.slowest == 0.5
+    assert timing.median_tokens_per_second == pytest.approx(5_000)
     assert timing.tokens_per_second == pytest.approx(10_000)  # from the fastest step
     assert timing.flops_per_second == pytest.approx(4e10)
     assert timing.fraction_of(8e10) == pytest.approx(0.5)
@@ -125,6 +128,39 @@ def test_time_train_step_counts_tokens_and_training_flops(small_model):
     assert timing.tokens_per_step == 28
     assert timing.flops_per_step == 3 * forward * 28
     assert len(timing.seconds) == 2 and timing.tokens_per_second > 0
+
+
+def test_time_interleaved_takes_the_runs_in_turns():
+    order = []
+    seconds = speed.time_interleaved({"a": lambda: order.append("a"),
+                                      "b": lambda: order.append("b")}, repeats=3, warmup=1)
+    assert order == ["a", "b"] + ["a", "b"] * 3  # warm-ups first, then one of each per round
+    assert {name: len(times) for name, times in seconds.items()} == {"a": 3, "b": 3}
+    with pytest.raises(ValueError, match="runs must name"):
+        speed.time_interleaved({})
+
+
+def test_time_train_steps_times_several_shapes_in_turns(small_model):
+    language_model.compile_model(small_model)
+    short, long = np.zeros((4, 3), np.int32), np.zeros((4, 9), np.int32)
+    timings = speed.time_train_steps({"short": (small_model, short, short),
+                                      "long": (small_model, long, long)}, repeats=2)
+    forward = sum(speed.matmul_flops_per_token(small_model).values())
+    assert timings["short"].tokens_per_step == 12 and timings["long"].tokens_per_step == 36
+    assert timings["long"].flops_per_step == 3 * forward * 36
+    assert all(len(t.seconds) == 2 for t in timings.values())
+
+
+def test_recurrent_dropout_turns_two_lstm_products_per_step_into_eight():
+    import keras
+
+    assert speed.cell_matmuls_per_step(keras.layers.LSTMCell(6), 4) == 2
+    assert speed.cell_matmuls_per_step(keras.layers.LSTMCell(6, dropout=0.2), 4) == 2
+    assert speed.cell_matmuls_per_step(keras.layers.LSTMCell(6, recurrent_dropout=0.2), 4) == 8
+    assert speed.cell_matmuls_per_step(keras.layers.LSTMCell(6, implementation=1), 4) == 8
+    assert speed.cell_matmuls_per_step(keras.layers.GRUCell(6), 4) == 2
+    with pytest.raises(ValueError, match="input_dim must be an integer"):
+        speed.cell_matmuls_per_step(keras.layers.LSTMCell(6), 0)
 
 
 def test_bfloat16_detection_reads_the_cpu_flags():

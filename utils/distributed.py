@@ -6,9 +6,12 @@ mirrored devices and on two worker processes can be compared number by number.
 
 `Workers` starts one process per worker with its ``TF_CONFIG`` (a cluster on 127.0.0.1 ports),
 waits for all of them, and always cleans up: on an error, a timeout, an interrupt or a worker that
-dies, every worker still running is stopped. A port that is already taken is reported by number
-before anything starts. ``python -m utils.distributed train ...`` is the worker program that
-trains with `MultiWorkerMirroredStrategy`.
+dies, every worker still running is stopped, and if the launching process itself dies (a notebook
+kernel that crashes or is killed) the workers die with it. A port that is already taken is
+reported by number before anything starts; ports chosen by `free_ports` that another process takes
+before a worker binds them are chosen again. ``python -m utils.distributed train ...`` is the
+worker program that trains with `MultiWorkerMirroredStrategy`. `unsynced_steps` is the negative
+control for the equivalence check: replicas that never exchange gradients.
 """
 
 from __future__ import annotations
@@ -31,6 +34,32 @@ from .checks import integer_at_least
 
 HOST = "127.0.0.1"
 STDERR_TAIL_CHARS = 2000
+# Losses of a data-parallel run and of one device agree up to float32 rounding: the all-reduce
+# adds the replicas' gradients in another order than one device's batch sum does.
+EQUIVALENCE_RTOL = 1e-5
+# What a worker prints when its port was taken after it was checked (gRPC, TensorFlow, Python).
+PORT_CLASH_MESSAGES = ("address already in use", "could not start grpc server",
+                       "failed to add port")
+# Runs a worker's command so that it dies with the process that launched it: on Linux the kernel
+# sends it SIGKILL when its parent dies (PR_SET_PDEATHSIG survives exec); elsewhere a small
+# supervisor polls its parent and kills the command when the parent is gone.
+_GUARD = """\
+import os, signal, subprocess, sys, time
+parent, command = int(sys.argv[1]), sys.argv[2:]
+if sys.platform.startswith("linux"):
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        sys.exit(1)
+    os.execvp(command[0], command)
+child = subprocess.Popen(command)
+while child.poll() is None:
+    if os.getppid() != parent:
+        child.kill()
+        sys.exit(1)
+    time.sleep(0.2)
+sys.exit(child.returncode)
+"""
 
 
 class PortInUseError(OSError):
@@ -65,6 +94,12 @@ def free_ports(count: int) -> list[int]:
         return [s.getsockname()[1] for s in sockets]
 
 
+def is_port_clash(stderr: str) -> bool:
+    """Whether a worker's error output says it could not listen on its port (a port race)."""
+    lowered = stderr.lower()
+    return any(message in lowered for message in PORT_CLASH_MESSAGES)
+
+
 def check_port_free(port: int) -> None:
     """Raise `PortInUseError` naming ``port`` if some process already listens on it."""
     port = integer_at_least("port", port, minimum=1)
@@ -94,7 +129,14 @@ class Workers:
 
     ``with Workers(command, n=2) as workers: results = workers.wait()`` starts the processes,
     waits until all have exited (at most ``timeout`` seconds) and returns their outputs. Leaving
-    the ``with`` block in any way stops every worker still running (SIGTERM, then SIGKILL).
+    the ``with`` block in any way stops every worker still running (SIGTERM, then SIGKILL), and a
+    worker dies with the process that started it (on Linux: with the thread that started it,
+    so start workers from a thread that outlives them, as a notebook's cells do).
+
+    When the ports are left to `free_ports` (``ports=None``), a port that another process takes
+    between the choice and a worker's bind (a race no choice can exclude) is retried on new ports,
+    at most ``attempts`` times in all; `port_retries` counts the retries. Ports given explicitly
+    are never changed: a taken one raises `PortInUseError`.
     """
 
     def __init__(
@@ -104,8 +146,12 @@ class Workers:
         ports: Sequence[int] | None = None,
         timeout: float = 120.0,
         env: Mapping[str, str] | None = None,
+        attempts: int = 3,
     ):
         self.n = integer_at_least("n", n)
+        self.attempts = integer_at_least("attempts", attempts)
+        self._choose_ports = ports is None
+        self.port_retries = 0
         self.ports = list(ports) if ports is not None else free_ports(self.n)
         if len(self.ports) != self.n:
             raise ValueError(f"ports must list one port per worker ({self.n}), got {self.ports}")
@@ -117,22 +163,41 @@ class Workers:
         self._logs = None
 
     def __enter__(self) -> Workers:
-        for port in self.ports:
-            check_port_free(port)
+        while True:
+            try:
+                for port in self.ports:
+                    check_port_free(port)
+                break
+            except PortInUseError:
+                if not self._can_retry():
+                    raise
+                self._new_ports()
         self._logs = tempfile.TemporaryDirectory(prefix="workers-")
+        self._start()
+        return self
+
+    def _can_retry(self) -> bool:
+        return self._choose_ports and self.port_retries + 1 < self.attempts
+
+    def _new_ports(self) -> None:
+        self.port_retries += 1
+        self.ports = free_ports(self.n)
+
+    def _start(self) -> None:
+        self.processes = []
         try:
             for index in range(self.n):
                 env = {**self.env, "TF_CONFIG": tf_config(self.ports, index)}
+                command = [sys.executable, "-c", _GUARD, str(os.getpid()), *self.command(index)]
                 with open(self._log(index, "out"), "wb") as out, \
                         open(self._log(index, "err"), "wb") as err:
                     self.processes.append(subprocess.Popen(
-                        list(self.command(index)), stdout=out, stderr=err, env=env,
+                        command, stdout=out, stderr=err, env=env,
                         stdin=subprocess.DEVNULL, start_new_session=True,
                     ))
         except BaseException:
             self.stop()
             raise
-        return self
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
@@ -151,11 +216,16 @@ class Workers:
         deadline = time.monotonic() + self.timeout
         while True:
             codes = [p.poll() for p in self.processes]
-            for index, code in enumerate(codes):
-                if code not in (None, 0):
-                    tail = self._read(index, "err")[-STDERR_TAIL_CHARS:]
-                    self.stop()
-                    raise WorkerFailedError(index, code, tail)
+            failed = [(index, code) for index, code in enumerate(codes) if code not in (None, 0)]
+            if failed:
+                index, code = failed[0]
+                tail = self._read(index, "err")[-STDERR_TAIL_CHARS:]
+                self.stop()
+                if is_port_clash(self._read(index, "err")) and self._can_retry():
+                    self._new_ports()  # another process took a chosen port: start again
+                    self._start()
+                    continue
+                raise WorkerFailedError(index, code, tail)
             if all(code == 0 for code in codes):
                 return [
                     WorkerResult(i, 0, self._read(i, "out"), self._read(i, "err"))
@@ -242,6 +312,49 @@ def fit_steps(x, y, model_kwargs: Mapping, global_batch: int, steps: int,
     # Keras logs the mean over the epoch so far; undo it to get each step's own loss.
     total = np.asarray(running) * np.arange(1, len(running) + 1)
     return list(np.diff(total, prepend=0.0))
+
+
+def unsynced_steps(x, y, model_kwargs: Mapping, global_batch: int, steps: int, replicas: int = 2,
+                   learning_rate: float = 2e-3, seed: int = 0) -> list[float]:
+    """Data parallelism *without* gradient synchronisation: the negative control of `fit_steps`.
+
+    Every replica starts from the same weights (``seed``) and takes, at each step, its own
+    ``global_batch / replicas`` sequences of the global batch (replica ``r`` the ``r``-th
+    consecutive share), but updates with its own gradient alone, so the replicas drift apart.
+    The loss of a step is the mean of the replicas' losses, which is the loss of the whole global
+    batch, as a synchronised run reports it. Step 1 equals the synchronised run's (the same
+    weights see the same data); later steps differ by much more than rounding.
+    """
+    import numpy as np
+
+    replicas = integer_at_least("replicas", replicas)
+    global_batch = integer_at_least("global_batch", global_batch)
+    steps = integer_at_least("steps", steps)
+    if global_batch % replicas:
+        raise ValueError(f"global_batch={global_batch} must split evenly over {replicas} replicas")
+    if len(x) < global_batch * steps:
+        raise ValueError(f"{len(x)} windows are fewer than steps * global_batch = "
+                         f"{steps} * {global_batch}")
+    local = global_batch // replicas
+
+    def share(array, replica):
+        batches = np.asarray(array)[: global_batch * steps].reshape(steps, global_batch, -1)
+        return batches[:, replica * local:(replica + 1) * local].reshape(steps * local, -1)
+
+    losses = [fit_steps(share(x, r), share(y, r), model_kwargs, local, steps, learning_rate,
+                        seed=seed) for r in range(replicas)]
+    return list(np.mean(losses, axis=0))
+
+
+def max_relative_difference(losses, reference) -> float:
+    """The largest ``|losses - reference| / |reference|`` over the steps (what rtol bounds)."""
+    import numpy as np
+
+    losses, reference = np.asarray(losses, dtype=float), np.asarray(reference, dtype=float)
+    if losses.shape != reference.shape or losses.ndim != 1 or not len(losses):
+        raise ValueError(f"need two equally long, non-empty loss lists, got shapes "
+                         f"{losses.shape} and {reference.shape}")
+    return float(np.max(np.abs(losses - reference) / np.abs(reference)))
 
 
 def loop_steps(x, y, model_kwargs: Mapping, global_batch: int, steps: int,

@@ -14,7 +14,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +112,18 @@ def matmul_flops_per_second(
     return 2 * n**3 / seconds
 
 
+def matmul_rates(
+    dtype: str = "float32", sizes: tuple[int, ...] = (1024, 2048), repeats: int = 5
+) -> dict[tuple[int, str], float]:
+    """FLOP/s of a square matrix product per (size, engine): NumPy and TensorFlow for float32,
+    TensorFlow alone for other dtypes. Their maximum is `matmul_ceiling`."""
+    if not sizes:
+        raise ValueError("sizes must name at least one matrix size")
+    engines = ("tensorflow", "numpy") if dtype == "float32" else ("tensorflow",)
+    return {(n, engine): matmul_flops_per_second(n, dtype, engine, repeats)
+            for n in sizes for engine in engines}
+
+
 def matmul_ceiling(
     dtype: str = "float32", sizes: tuple[int, ...] = (1024, 2048), repeats: int = 5
 ) -> float:
@@ -120,12 +132,7 @@ def matmul_ceiling(
     Taking the best of NumPy and TensorFlow (NumPy only for float32) makes the ceiling as high as
     this machine allows, so a step's fraction of it is never flattered by a slow reference.
     """
-    if not sizes:
-        raise ValueError("sizes must name at least one matrix size")
-    engines = ("tensorflow", "numpy") if dtype == "float32" else ("tensorflow",)
-    return max(
-        matmul_flops_per_second(n, dtype, engine, repeats) for n in sizes for engine in engines
-    )
+    return max(matmul_rates(dtype, sizes, repeats).values())
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,14 @@ class StepTiming:
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def slowest(self) -> float:
+        return max(self.seconds)
+
+    @property
+    def median_tokens_per_second(self) -> float:
+        return self.tokens_per_step / self.median
 
     @property
     def tokens_per_second(self) -> float:
@@ -190,6 +205,69 @@ def time_train_step(model, x, y, repeats: int = 5, warmup: int = 2) -> StepTimin
     forward = sum(matmul_flops_per_token(model).values())
     seconds = time_calls(lambda: model.train_on_batch(x, y), repeats, warmup)
     return StepTiming(seconds, tokens, TRAINING_FLOPS_PER_FORWARD_FLOP * forward * tokens)
+
+
+def time_interleaved(
+    runs: Mapping[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
+) -> dict[str, tuple[float, ...]]:
+    """Seconds of each of ``repeats`` calls of every run, the runs taken in turns.
+
+    Round ``i`` calls every run once before round ``i + 1`` starts, so a burst of load from other
+    processes slows all runs alike instead of whichever happened to be timed then. Each run gets
+    ``warmup`` untimed calls first (tracing a new shape, first-touch of memory).
+    """
+    if not runs:
+        raise ValueError("runs must name at least one function to time")
+    repeats = integer_at_least("repeats", repeats)
+    warmup = integer_at_least("warmup", warmup, minimum=0)
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    seconds = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - started)
+    return {name: tuple(times) for name, times in seconds.items()}
+
+
+def time_train_steps(
+    steps: Mapping[str, tuple[object, np.ndarray, np.ndarray]], repeats: int = 5, warmup: int = 1
+) -> dict[str, StepTiming]:
+    """`time_train_step` for several ``name: (model, x, y)`` at once, interleaved (see
+    `time_interleaved`): the fair way to compare steps on a machine shared with other work."""
+    runs = {name: (lambda m=model, a=x, b=y: m.train_on_batch(a, b))
+            for name, (model, x, y) in steps.items()}
+    seconds = time_interleaved(runs, repeats, warmup)
+    timings = {}
+    for name, (model, x, _) in steps.items():
+        tokens = int(np.prod(np.shape(x)[:2]))
+        forward = sum(matmul_flops_per_token(model).values())
+        timings[name] = StepTiming(seconds[name], tokens,
+                                   TRAINING_FLOPS_PER_FORWARD_FLOP * forward * tokens)
+    return timings
+
+
+def cell_matmuls_per_step(cell, input_dim: int, training: bool = True) -> int:
+    """How many matrix products one time step of a Keras RNN cell runs (counted in its graph).
+
+    Keras 3's `LSTMCell` runs 2 (``x @ kernel`` and ``h @ recurrent_kernel``, all four gates at
+    once); with ``recurrent_dropout`` it switches to its per-gate form and runs 8 products a
+    quarter as wide. The cell is built here if it was not.
+    """
+    import tensorflow as tf
+
+    input_dim = integer_at_least("input_dim", input_dim)
+    batch = 2
+    sizes = cell.state_size if isinstance(cell.state_size, (list, tuple)) else [cell.state_size]
+    if not cell.built:
+        cell.build((batch, input_dim))
+    inputs = tf.zeros((batch, input_dim))
+    states = [tf.zeros((batch, size)) for size in sizes]
+    step = tf.function(lambda x, s: cell(x, s, training=training))
+    graph = step.get_concrete_function(inputs, states).graph
+    return sum("MatMul" in op.type for op in graph.get_operations())
 
 
 def naive_batches(
