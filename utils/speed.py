@@ -201,9 +201,14 @@ def time_train_step(model, x, y, repeats: int = 5, warmup: int = 2) -> StepTimin
 
     The FLOPs per step are ``3 x`` the forward matrix-product FLOPs per token times the tokens.
     """
+    seconds = time_calls(lambda: model.train_on_batch(x, y), repeats, warmup)
+    return _train_step_timing(model, x, seconds)
+
+
+def _train_step_timing(model, x, seconds) -> StepTiming:
+    """The timing of a training step on batch ``x``: its tokens and ``3 x`` the forward FLOPs."""
     tokens = int(np.prod(np.shape(x)[:2]))
     forward = sum(matmul_flops_per_token(model).values())
-    seconds = time_calls(lambda: model.train_on_batch(x, y), repeats, warmup)
     return StepTiming(seconds, tokens, TRAINING_FLOPS_PER_FORWARD_FLOP * forward * tokens)
 
 
@@ -240,13 +245,8 @@ def time_train_steps(
     runs = {name: (lambda m=model, a=x, b=y: m.train_on_batch(a, b))
             for name, (model, x, y) in steps.items()}
     seconds = time_interleaved(runs, repeats, warmup)
-    timings = {}
-    for name, (model, x, _) in steps.items():
-        tokens = int(np.prod(np.shape(x)[:2]))
-        forward = sum(matmul_flops_per_token(model).values())
-        timings[name] = StepTiming(seconds[name], tokens,
-                                   TRAINING_FLOPS_PER_FORWARD_FLOP * forward * tokens)
-    return timings
+    return {name: _train_step_timing(model, x, seconds[name])
+            for name, (model, x, _) in steps.items()}
 
 
 def cell_matmuls_per_step(cell, input_dim: int, training: bool = True) -> int:
