@@ -219,13 +219,13 @@ class Workers:
             failed = [(index, code) for index, code in enumerate(codes) if code not in (None, 0)]
             if failed:
                 index, code = failed[0]
-                tail = self._read(index, "err")[-STDERR_TAIL_CHARS:]
+                stderr = self._read(index, "err")
                 self.stop()
-                if is_port_clash(self._read(index, "err")) and self._can_retry():
+                if is_port_clash(stderr) and self._can_retry():
                     self._new_ports()  # another process took a chosen port: start again
                     self._start()
                     continue
-                raise WorkerFailedError(index, code, tail)
+                raise WorkerFailedError(index, code, stderr[-STDERR_TAIL_CHARS:])
             if all(code == 0 for code in codes):
                 return [
                     WorkerResult(i, 0, self._read(i, "out"), self._read(i, "err"))
