@@ -100,16 +100,17 @@ def test_unrolled_rnn_rejects_bad_steps(steps):
 
 
 def _beams():
-    """A width-3 search of 3 steps: rank 0 ends with eos (id 1) at step 2 and is carried."""
+    """A width-3 search of 3 steps: the best hypothesis "a <eos>" (eos is id 1) ended at step 1
+    and left the live beam for the pool; the other two finals ran all 3 steps."""
     from utils.decoding import PAD_ID, Beams
 
-    parents = np.array([[0, 0, 0], [0, 0, 1], [0, 1, 2]])
-    step_tokens = np.array([[2, 3, 4], [1, 3, 2], [PAD_ID, 2, 3]])
-    step_log_probs = np.array([[-0.5, -1.0, -2.0], [-0.9, -1.2, -1.5], [-0.9, -1.6, -1.7]])
-    return Beams(tokens=np.array([[2, 1, PAD_ID], [2, 3, 2], [3, 2, 3]]),
-                 lengths=np.array([2, 3, 3]), log_probs=step_log_probs[-1],
-                 scores=step_log_probs[-1], parents=parents, step_tokens=step_tokens,
-                 step_log_probs=step_log_probs)
+    parents = np.array([[0, 0, 0], [0, 1, 0], [0, 1, 0]])[:, None]
+    step_tokens = np.array([[2, 3, 4], [3, 2, 2], [2, 3, 4]])[:, None]
+    step_log_probs = np.array([[-0.5, -1.0, -2.0], [-1.2, -1.5, -1.6], [-1.6, -1.7, -2.5]])[:, None]
+    return Beams(tokens=np.array([[[2, 1, PAD_ID], [2, 3, 2], [3, 2, 3]]]),
+                 lengths=np.array([[2, 3, 3]]), log_probs=np.array([[-0.9, -1.6, -1.7]]),
+                 scores=np.array([[-0.9, -1.6, -1.7]]), parents=parents,
+                 step_tokens=step_tokens, step_log_probs=step_log_probs, steps=np.array([3]))
 
 
 @pytest.mark.parametrize("token_text", [["", "<eos>", "a", "b c", "d"],
@@ -117,11 +118,13 @@ def _beams():
 def test_beam_tree_labels_every_kept_hypothesis_and_lights_the_best(token_text):
     ax = plots.draw_beam_tree(_beams(), token_text=token_text)
     labels = [t.get_text() for t in ax.texts]
-    assert labels[0] == "start" and len(labels) == 1 + 8  # one padded node has no label
-    assert "<eos>\n-0.90" in labels
+    assert labels[0] == "start" and len(labels) == 1 + 9 + 1  # 9 live nodes, 1 ended
+    assert labels[-1] == "<eos>\n-0.90"  # the best hypothesis's end, below the live beam
     lit = [line for line in ax.lines if matplotlib.colors.to_hex(line.get_color())
            == plots._HIGHLIGHT]
-    assert len(lit) == 3  # start -> a -> <eos> -> carried
+    assert len(lit) == 2  # start -> a, then a -> <eos> (dotted: it left the beam)
+    assert lit[1].get_linestyle() == ":"
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "ended"
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
     plt.close("all")
 

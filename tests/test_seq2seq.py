@@ -54,16 +54,17 @@ def test_step_function_reproduces_the_teacher_forced_model(model):
 
 def test_greedy_decoding_through_utils_decoding_agrees_with_the_model(model):
     decoder = Decoder(seq2seq.step_function(model), TARGET_VOCAB, eos_id=EOS)
-    states = seq2seq.per_example(seq2seq.initial_state(model, SOURCES))
-    for source, state in zip(SOURCES, states, strict=True):
-        out = decoder.greedy(state, start=1, max_len=5)
-        tokens = out.sequences()[0]
+    state = seq2seq.initial_state(model, SOURCES)  # every source decoded in one batch
+    out = decoder.greedy(state, start=1, max_len=5)
+    beams = decoder.beam_search(state, start=1, max_len=5, width=3)
+    for b, (source, tokens) in enumerate(zip(SOURCES, out.sequences(), strict=True)):
         # fed back with teacher forcing, each greedy token is the model's argmax
         inputs = np.array([[1, *tokens[:-1]]], np.int32)
         logits = model({"source": source[None], "decoder_input": inputs})
         assert np.argmax(logits[0], axis=-1).tolist() == tokens
-        beams = decoder.beam_search(state, start=1, max_len=5, width=3)
-        assert beams.log_probs[0] >= out.log_probs[0] - 1e-5  # here the best beam >= greedy
+        assert beams.log_probs[b, 0] >= out.log_probs[b] - 1e-5  # here the best beam >= greedy
+    for b, one in enumerate(seq2seq.per_example(state)):  # the same, one source at a time
+        assert decoder.greedy(one, start=1, max_len=5).sequences()[0] == out.sequences()[b]
 
 
 def test_per_example_splits_every_state_tensor(model):

@@ -15,8 +15,6 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from .text import PAD_ID  # a finished hypothesis carried along
-
 PARTS = ("forget", "input", "candidate", "write", "output", "cell_state")
 """Parts of `draw_lstm_cell` that can be lit; "write" is the input gate and candidate together."""
 GRU_PARTS = ("update", "reset", "candidate", "hidden_state")
@@ -239,14 +237,31 @@ def _visible(text: str) -> str:
     return str(text).replace(" ", "␣").replace("\n", "↵")
 
 
-def draw_beam_tree(beams, token_text, ax=None, title: str | None = None):
-    """Draw a beam search as a tree: one column per step, the hypotheses kept at that step ranked
-    top (best) to bottom, each labelled with its last token and its total log-probability, joined
-    to the hypothesis it extended. The final best hypothesis is highlighted; hypotheses that no
-    final one descends from (pruned later) are faded; finished ones carried along are dotted.
+def _path_in_tree(sequence, parents, tokens) -> list[tuple[int, int]]:
+    """The live-beam nodes (step, rank) a hypothesis's tokens pass through, from the start; it
+    stops where the hypothesis left the beam (it ended with eos and went to the pool)."""
+    path, node = [], None
+    for t, token in enumerate(sequence[: len(parents)]):
+        ranks = [j for j in range(parents.shape[1])
+                 if tokens[t, j] == token and (t == 0 or parents[t, j] == node)]
+        if not ranks:
+            break
+        node = ranks[0]
+        path.append((t, node))
+    return path
 
-    ``beams`` is a `utils.decoding.Beams`; ``token_text`` maps a token id to its text (a list
-    indexed by id, or a function). Returns the Axes.
+
+def draw_beam_tree(beams, token_text, ax=None, title: str | None = None, prompt: int = 0):
+    """Draw one prompt's beam search as a tree: one column per step, the live hypotheses kept at
+    that step ranked top (best) to bottom, each labelled with its last token and its total
+    log-probability, joined to the hypothesis it extended. The final best hypothesis is
+    highlighted; hypotheses that no final one descends from (pruned later) are faded; final
+    hypotheses that ended with end-of-sequence left the live beam for the pool: their last token
+    is drawn below the beam, joined by a dotted line.
+
+    ``beams`` is a `utils.decoding.Beams` and ``prompt`` which of its prompts to draw;
+    ``token_text`` maps a token id to its text (a list indexed by id, or a function). Returns the
+    Axes.
     """
     if callable(token_text):
         text_of = token_text
@@ -259,34 +274,33 @@ def draw_beam_tree(beams, token_text, ax=None, title: str | None = None):
     else:
         raise TypeError(f"token_text must be a function or a list of token texts, got "
                         f"{type(token_text).__name__}")
-    parents = np.asarray(beams.parents)
-    tokens = np.asarray(beams.step_tokens)
-    log_probs = np.asarray(beams.step_log_probs)
+    one = beams.prompt(prompt)
+    parents = np.asarray(one.parents)[:, 0]
+    tokens = np.asarray(one.step_tokens)[:, 0]
+    log_probs = np.asarray(one.step_log_probs)[:, 0]
     steps, width = parents.shape
+    finals = [(seq, lp) for seq, lp in zip(one.sequences()[0], one.log_probs[0], strict=True)
+              if seq]
+    paths = [_path_in_tree(seq, parents, tokens) for seq, _ in finals]
+    best = set(paths[0]) if paths else set()
+    ancestors = set().union(*paths) if paths else set()
+    # final hypotheses that left the beam with eos: drawn below it, one row each
+    ended = [(path, seq, lp) for path, (seq, lp) in zip(paths, finals, strict=True)
+             if len(path) < len(seq)]
+    rows = width + len(ended)
     if ax is None:
-        _, ax = plt.subplots(figsize=(1.2 + 1.25 * (steps + 1), 1.0 + 0.7 * width))
-    # which nodes (step, rank) lie on the best path, and which some final hypothesis descends from
-    best, ancestors = set(), set()
-    for j in range(width):
-        rank = j
-        for t in range(steps - 1, -1, -1):
-            ancestors.add((t, rank))
-            if j == 0:
-                best.add((t, rank))
-            rank = parents[t, rank]
+        _, ax = plt.subplots(figsize=(1.2 + 1.25 * (steps + 1), 1.0 + 0.7 * rows))
     box = dict(boxstyle="round,pad=0.25", lw=1.2)
     ax.text(0, 0, "start", ha="center", va="center", fontsize=9, zorder=3,
             bbox={**box, "fc": "#fff4d6", "ec": _HIGHLIGHT})
     for t in range(steps):
         for j in range(width):
+            if not np.isfinite(log_probs[t, j]):  # fewer than `width` hypotheses exist
+                continue
             parent_xy = (t, 0 if t == 0 else -parents[t, j])
             on_best = (t, j) in best
             alpha = 1.0 if (t, j) in ancestors else 0.35
             color = _HIGHLIGHT if on_best else _BASE
-            if tokens[t, j] == PAD_ID:  # a finished hypothesis carried along unchanged
-                ax.plot([parent_xy[0], t + 1], [parent_xy[1], -j], ":", color=color, lw=1.2,
-                        alpha=alpha, zorder=1)
-                continue
             ax.plot([parent_xy[0], t + 1], [parent_xy[1], -j], "-", color=color,
                     lw=2.4 if on_best else 1.0, alpha=alpha, zorder=1)
             label = f"{_visible(text_of(int(tokens[t, j])))}\n{log_probs[t, j]:.2f}"
@@ -294,19 +308,29 @@ def draw_beam_tree(beams, token_text, ax=None, title: str | None = None):
                     zorder=3, color=color,
                     bbox={**box, "fc": "#ffd8d8" if on_best else "white", "ec": color,
                           "alpha": alpha})
+    for i, (path, seq, lp) in enumerate(ended):
+        on_best = paths[0] is path
+        color = _HIGHLIGHT if on_best else _BASE
+        t, y = len(path), -(width + i)
+        parent_xy = (t, -path[-1][1]) if path else (0, 0)
+        ax.plot([parent_xy[0], t + 1], [parent_xy[1], y], ":", color=color, lw=1.6, zorder=1)
+        ax.text(t + 1, y, f"{_visible(text_of(int(seq[t])))}\n{lp:.2f}", ha="center",
+                va="center", fontsize=8, zorder=3, color=color,
+                bbox={**box, "fc": "#ffd8d8" if on_best else "#eef3ff", "ec": color})
     ax.set_xlim(-0.6, steps + 0.6)
-    ax.set_ylim(-width + 0.4, 0.6)
+    ax.set_ylim(-rows + 0.4, 0.6)
     ax.set_xticks(range(steps + 1))
-    ax.set_yticks([-j for j in range(width)], [str(j) for j in range(width)])
+    ax.set_yticks([-j for j in range(rows)],
+                  [str(j) for j in range(width)] + ["ended"] * len(ended))
     ax.set_xlabel("decoding step (tokens generated)")
-    ax.set_ylabel("rank in the beam (0 = best)")
+    ax.set_ylabel("rank in the live beam (0 = best)")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     handles = [
         Line2D([], [], color=_HIGHLIGHT, lw=2.4, label="final best hypothesis"),
         Line2D([], [], color=_BASE, lw=1.0, label="kept, leads to a final hypothesis"),
         Line2D([], [], color=_BASE, lw=1.0, alpha=0.35, label="kept, pruned later"),
-        Line2D([], [], color=_BASE, lw=1.2, ls=":", label="ended (eos), carried along"),
+        Line2D([], [], color=_BASE, lw=1.6, ls=":", label="ended (eos): left for the pool"),
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               frameon=False)

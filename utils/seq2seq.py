@@ -157,11 +157,8 @@ def attends_to_span(weights, steps, spans) -> np.ndarray:
 
 
 def per_example(state: tuple) -> list[tuple]:
-    """Split a batch of decoder states into one state of batch 1 per example.
-
-    Encoding a whole test set in one call and then decoding example by example is much faster
-    than encoding each source alone: one eager call of the encoder costs more than a whole
-    compiled greedy decode.
-    """
+    """Split a batch of decoder states into one state of batch 1 per example: to decode example
+    by example, the slow way `benchmarks/decoding.py` measures batched decoding against (a
+    `utils.decoding.Decoder` takes the whole batch of states at once)."""
     batch = int(state[0].shape[0])
     return [tuple(s[i : i + 1] for s in state) for i in range(batch)]
