@@ -125,7 +125,8 @@ def step_function(model: keras.Model, forbidden_ids: Sequence[int] = ()):
     """``step(tokens [batch], state) -> (log_probs [batch, vocab], state)`` for `utils.decoding`.
 
     It calls the trained layers' cells directly (same weights, no copy), one token at a time.
-    `forbidden_ids` (e.g. the unknown token) get probability 0 and the rest is renormalised.
+    `forbidden_ids` (e.g. the unknown token) get log-probability -inf (probability exactly 0, at
+    any sampling temperature) and the rest is renormalised.
     """
     layers = {layer.name: layer for layer in model.layers}
     cells = [layer.cell for layer in recurrent_layers(model)]
@@ -143,7 +144,7 @@ def step_function(model: keras.Model, forbidden_ids: Sequence[int] = ()):
                 raise ValueError(f"forbidden id {i} outside the vocabulary [0, {vocab_size})")
         mask = [0.0] * vocab_size
         for i in forbidden_ids:
-            mask[int(i)] = -1e9
+            mask[int(i)] = float("-inf")
         forbid = keras.ops.convert_to_tensor(mask)
 
     def step(tokens, state):
