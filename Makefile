@@ -35,20 +35,21 @@ endef
 # Force the install rule when the environment's Python is not PYTHON's.
 VENV_STALE := $(if $(wildcard $(VENV)),$(if $(filter $(call python_id,$(PYTHON)),$(call python_id,$(BIN)/python)),,stale))
 
-.PHONY: help install lab test lint unit notebooks execute cpu-variants oldest clean FORCE
+.PHONY: help install lab test lint unit notebooks execute site cpu-variants oldest clean FORCE
 
 help:
 	@echo "make lab           set up (first time) and open JupyterLab on notebooks/"
 	@echo "make test          set up and run all checks: lint, unit tests, every notebook (smoke)"
 	@echo "make install       set up .venv only (pinned versions; PYTHON=python3.X picks the Python)"
-	@echo "make lint          ruff on utils, tests, tools, notebooks, benchmarks"
+	@echo "make lint          ruff on utils, tests, tools, notebooks, benchmarks, site"
 	@echo "make unit          unit tests and notebook hygiene only (tests/)"
 	@echo "make notebooks     run every notebook under the smoke profile (nbval)"
 	@echo "make execute       re-run notebooks in place and store their outputs (PROFILE=cpu, NOTEBOOKS=...)"
+	@echo "make site          the course as a website in _site/ from the stored outputs (offline)"
 	@echo "make cpu-variants  tests/test_speed.py and notebook 11 with oneDNN off and on"
 	@echo "make oldest        the oldest TensorFlow/Keras (pyproject minimums) in $(OLDEST_VENV): replay"
 	@echo "                   the Colab setup cell, check it kept TensorFlow/kernel, unit tests, notebooks"
-	@echo "make clean         remove $(VENV) and $(OLDEST_VENV)"
+	@echo "make clean         remove $(VENV), $(OLDEST_VENV) and the built site"
 	@echo "make help          this list"
 
 FORCE:
@@ -67,7 +68,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_FLAGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check utils tests tools notebooks benchmarks
+	$(BIN)/ruff check utils tests tools notebooks benchmarks site
 
 # Unit tests and notebook hygiene, then every notebook executed under the smoke profile (nbval).
 test: lint
@@ -82,6 +83,12 @@ notebooks: $(STAMP)
 execute: $(STAMP)
 	$(BIN)/python tools/execute_notebooks.py --profile $(PROFILE) $(NOTEBOOKS)
 
+# The course as a website: Sphinx + MyST-NB render the stored outputs (nothing is executed) into
+# _site/, warnings as errors; open _site/index.html. tests/test_site.py (in `make test`) builds it
+# again and checks it in Chromium.
+site: $(STAMP)
+	$(BIN)/python tools/build_site.py
+
 # What depends on the CPU's TensorFlow build, with oneDNN explicitly off (AMD's default) and on.
 cpu-variants: $(STAMP)
 	for onednn in 0 1; do \
@@ -92,7 +99,9 @@ cpu-variants: $(STAMP)
 
 # The oldest supported TensorFlow/Keras with a Colab-like kernel, then the Colab setup cell
 # replayed against this checkout (it must leave TensorFlow, numpy, ipykernel, jupyter_client,
-# tornado and protobuf as they are), then everything under the smoke profile.
+# tornado and protobuf as they are), then everything under the smoke profile. The site tools are
+# not installed there (.[test] only), so tests/test_site.py is left out on purpose: the `make test`
+# stage builds and checks the site.
 $(OLDEST_VENV)/.installed: pyproject.toml tools/oldest_requirements.py $(STAMP) $(if $(filter $(call python_id,$(OLDEST_PYTHON)),$(call python_id,$(OLDEST_BIN)/python)),,FORCE)
 	$(call check_python,$(OLDEST_PYTHON))
 	$(call rebuild_if_other_python,$(OLDEST_PYTHON),$(OLDEST_VENV))
@@ -106,7 +115,7 @@ $(OLDEST_VENV)/.installed: pyproject.toml tools/oldest_requirements.py $(STAMP) 
 oldest: $(OLDEST_VENV)/.installed
 	$(OLDEST_BIN)/python -m pip uninstall --quiet --yes lstm-course
 	$(OLDEST_BIN)/python tools/colab_install_check.py
-	COURSE_PROFILE=smoke $(OLDEST_BIN)/python -m pytest tests notebooks
+	COURSE_PROFILE=smoke $(OLDEST_BIN)/python -m pytest tests notebooks --ignore tests/test_site.py
 
 clean:
-	rm -rf $(VENV) $(OLDEST_VENV)
+	rm -rf $(VENV) $(OLDEST_VENV) _site build/site _site_screenshots

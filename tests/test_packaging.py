@@ -56,8 +56,19 @@ def _extra(name: str) -> dict[str, str]:
     return {_name(r): r for r in PYPROJECT["optional-dependencies"][name]}
 
 
-def test_dev_installs_the_pins_the_lab_and_the_test_tools():
-    assert PYPROJECT["optional-dependencies"]["dev"] == ["lstm-course[pinned,lab,test]"]
+def test_dev_installs_the_pins_the_lab_the_test_tools_and_the_site_tools():
+    assert PYPROJECT["optional-dependencies"]["dev"] == ["lstm-course[pinned,lab,test,site]"]
+
+
+def test_site_tools_stay_out_of_the_oldest_environment():
+    """`make oldest` installs `.[test]` beside old TensorFlow: the site tools are not in it, and
+    it leaves tests/test_site.py out explicitly (the `make test` stage checks the site)."""
+    site = _extra("site")
+    assert {"sphinx", "myst-nb", "sphinx-book-theme", "sphinx-mathjax-offline",
+            "playwright"} <= set(site)
+    assert not set(site) & set(_extra("test"))
+    makefile = (ROOT / "Makefile").read_text()
+    assert '-e ".[test]"' in makefile and "--ignore tests/test_site.py" in makefile
 
 
 def test_runtime_dependencies_are_minimums_only():
