@@ -347,6 +347,23 @@ class Decoder:
         return int(width)
 
     @staticmethod
+    def _seeds(seed, batch: int) -> np.ndarray:
+        """int64 [batch]: one int s gives prompt b the seed s + b; or one seed per prompt."""
+        values = seed.numpy() if tf.is_tensor(seed) else seed
+        if isinstance(values, (bool, np.bool_)) or not isinstance(
+                values, (int, np.integer, Sequence, np.ndarray)):
+            raise ValueError(f"seed must be an integer or one per prompt, got {seed!r}")
+        array = np.asarray(values)
+        if array.dtype == bool or not np.issubdtype(array.dtype, np.integer) or array.ndim > 1:
+            raise ValueError(f"seed must be an integer or a 1-D sequence of {batch} integers, "
+                             f"got {seed!r}")
+        if array.ndim == 0:
+            return np.array([(int(array) + b) % 2**63 for b in range(batch)], np.int64)
+        if array.size != batch:
+            raise ValueError(f"seed has {array.size} values for {batch} prompts")
+        return array.astype(np.int64)
+
+    @staticmethod
     def _repetition(no_repeat_ngram_size, repetition_penalty) -> tuple[int, bool, float]:
         """(n-gram size or 0, whether the penalty is on, theta) after checking both."""
         n = 0
@@ -433,16 +450,16 @@ class Decoder:
 
     def sample(self, state: State, start, max_len: int, *, temperature: float = 1.0,
                top_k: int | None = None, top_p: float | None = None, num_samples: int = 1,
-               seed: int = 0, no_repeat_ngram_size: int | None = None,
+               seed: int | Sequence[int] = 0, no_repeat_ngram_size: int | None = None,
                repetition_penalty: float | None = None) -> Decoded:
         """``num_samples`` sequences per prompt drawn token by token from the search log-probs,
         reshaped by ``temperature`` (0 means greedy), then ``top_k``, then ``top_p``: tokens
         [B * num_samples, L], row b * num_samples + j is sample j of prompt b.
 
-        The draws depend on the seed, the step and j only (stateless random numbers, one Gumbel
-        draw per token): the same seed gives a prompt the same samples whether it is decoded
-        alone or in a batch, so two copies of one prompt in one batch get the same samples (ask
-        for ``num_samples`` instead)."""
+        Each prompt has its own seed: ``seed`` is one int s (prompt b gets s + b) or B ints. The
+        draws of prompt b depend only on its seed, the step and j (stateless random numbers, one
+        Gumbel draw per token), so a prompt decoded alone with the seed it had in a batch gets
+        the same samples as in the batch, and the same seeds give the same samples."""
         _check_temperature(temperature, zero_allowed=True)
         if top_k is not None:
             top_k = integer_at_least("top_k", top_k)
@@ -452,12 +469,10 @@ class Decoder:
         if top_p is not None and not (_is_number(top_p) and 0 < top_p <= 1):
             raise ValueError(f"top_p must be None or in (0, 1], got {top_p!r}")
         num_samples = integer_at_least("num_samples", num_samples)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
         return self._generate(
             state, start, max_len, greedy=temperature == 0, num_samples=num_samples,
             temperature=float(temperature) or 1.0, top_k=top_k,
-            top_p=None if top_p is None else float(top_p), seed=int(seed),
+            top_p=None if top_p is None else float(top_p), seed=seed,
             repetition=self._repetition(no_repeat_ngram_size, repetition_penalty))
 
     def beam_search(self, state: State, start, max_len: int, *, width: int,
@@ -500,13 +515,14 @@ class Decoder:
         starts = self._starts(start, batch)
         max_len = integer_at_least("max_len", max_len)
         ngram, use_penalty, theta = repetition
+        seeds = self._seeds(seed, batch)
         use_top_k = top_k is not None and top_k < self.vocab_size
         use_top_p = top_p is not None and top_p < 1
         out = self._generate_fn(
             state, tf.constant(starts), tf.constant(max_len, tf.int32),
             tf.constant(num_samples, tf.int32), greedy, tf.constant(temperature, tf.float32),
             use_top_k, tf.constant(top_k or self.vocab_size, tf.int32),
-            use_top_p, tf.constant(top_p or 1.0, tf.float32), tf.constant(seed, tf.int64),
+            use_top_p, tf.constant(top_p or 1.0, tf.float32), tf.constant(seeds),
             ngram, use_penalty, tf.constant(theta, tf.float32))
         return Decoded(*(t.numpy() for t in out))
 
@@ -533,7 +549,7 @@ class Decoder:
         return _renormalise(log_probs)
 
     def _generate_loop(self, state, starts, max_len, num_samples, greedy, temperature, use_top_k,
-                       top_k, use_top_p, top_p, seed, ngram, use_penalty, theta):
+                       top_k, use_top_p, top_p, seeds, ngram, use_penalty, theta):
         rows = tf.shape(starts)[0] * num_samples
         state = tuple(tf.repeat(s, num_samples, axis=0) for s in state)  # row b * n + j
         tokens = tf.repeat(starts, num_samples)
@@ -547,12 +563,15 @@ class Decoder:
                 logits = top_k_filter(logits, top_k)
             if use_top_p:
                 logits = top_p_filter(logits, top_p)
-            # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits). The noise
-            # of sample j at step t is the same for every prompt (a new, reproducible draw per step)
-            step_seed = tf.stack([seed, tf.cast(t, tf.int64)])
-            uniform = tf.random.stateless_uniform([num_samples, self.vocab_size], seed=step_seed,
-                                                  minval=np.finfo(np.float32).tiny, maxval=1.0)
-            gumbel = tf.tile(-tf.math.log(-tf.math.log(uniform)), [tf.shape(starts)[0], 1])
+            # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits). Each
+            # prompt's noise comes from its own seed and the step (a new, reproducible draw)
+            def prompt_noise(prompt_seed):
+                step_seed = tf.stack([prompt_seed, tf.cast(t, tf.int64)])
+                return tf.random.stateless_uniform([num_samples, self.vocab_size], seed=step_seed,
+                                                   minval=np.finfo(np.float32).tiny, maxval=1.0)
+
+            uniform = tf.reshape(tf.vectorized_map(prompt_noise, seeds), [rows, self.vocab_size])
+            gumbel = -tf.math.log(-tf.math.log(uniform))
             return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
 
         def body(t, tokens, state, finished, lengths, total, history):
