@@ -33,7 +33,13 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 nb_execution_mode = "off"
 # "$...$" and "$$...$$" as the notebooks write them.
 myst_enable_extensions = ["dollarmath", "amsmath"]
+# "$$...$$" inside a paragraph is display math too, as Jupyter renders it (not "$" + "$...$").
+myst_dmath_double_inline = True
 myst_heading_anchors = 3
+# Quotes as the notebooks write them (a title with "Grimm's" stays so), and fences without a
+# language (README's `make lab`) shown as plain text.
+smartquotes = False
+highlight_language = "none"
 # Stored outputs may hold several representations; HTML first (notebook 09's error view).
 nb_mime_priority_overrides = [("html", "text/html", 0)]
 
@@ -74,7 +80,11 @@ def strip_markers(code: str) -> str:
 
 
 def repository_links(markdown: str, folder: str, srcdir: Path) -> str:
-    """Links to files that are not pages of the site (and not in its sources) go to GitHub."""
+    """Links to files of the repository that are not pages of the site go to GitHub.
+
+    Only files that exist: a link to a page or file that does not exist is left as it is, so
+    Sphinx reports it (and the build fails).
+    """
 
     def rewrite(match: re.Match) -> str:
         target, anchor = match.group(1), match.group(2) or ""
@@ -83,6 +93,8 @@ def repository_links(markdown: str, folder: str, srcdir: Path) -> str:
         if (srcdir / folder / target).is_file():
             return match.group(0)  # an image laid out beside the page
         path = (Path(folder) / target).as_posix()
+        if not (ROOT / path).exists():
+            return match.group(0)
         return f"]({repository_url()}/blob/main/{path}{anchor})"
 
     return RELATIVE_LINK.sub(rewrite, markdown)

@@ -38,33 +38,38 @@ def landing_page(readme: str, pages: list[str]) -> str:
     return f"{readme.rstrip()}\n\n{toctree}\n"
 
 
-def lay_out_sources(src: Path) -> None:
+def lay_out_sources(src: Path, notebook_paths: list[Path], readme: str) -> None:
     if src.exists():
         shutil.rmtree(src)
     (src / "notebooks").mkdir(parents=True)
-    for path in notebooks():
+    for path in notebook_paths:
         shutil.copy2(path, src / "notebooks" / path.name)
     (src / "_badge").mkdir()
     shutil.copy2(CONF_DIR / "_static" / "colab-badge.svg", src / "_badge" / "colab-badge.svg")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for image in LOCAL_IMAGE.findall(readme):
         if (ROOT / image).is_file():
             (src / image).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / image, src / image)
-    pages = [f"notebooks/{path.stem}" for path in notebooks()]
+    pages = [f"notebooks/{path.stem}" for path in notebook_paths]
     (src / "index.md").write_text(landing_page(readme, pages), encoding="utf-8")
 
 
-def build(out: Path = DEFAULT_OUT) -> Path:
-    """A clean build of the site into `out`; raises SystemExit when Sphinx reports a warning."""
+def build(out: Path = DEFAULT_OUT, work_dir: Path = WORK_DIR,
+          notebook_paths: list[Path] | None = None, readme: str | None = None) -> Path:
+    """A clean build of the site into `out`; raises SystemExit when Sphinx reports a warning.
+
+    `notebook_paths` and `readme` replace the course's own (tests build small sites with them).
+    """
     from sphinx.cmd.build import build_main
 
-    src = WORK_DIR / "src"
-    lay_out_sources(src)
+    if readme is None:
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    src = work_dir / "src"
+    lay_out_sources(src, notebooks() if notebook_paths is None else notebook_paths, readme)
     if out.exists():
         shutil.rmtree(out)
     status = build_main(["-b", "html", "-W", "--keep-going", "-q", "-E", "-c", str(CONF_DIR),
-                         "-d", str(WORK_DIR / "doctrees"), str(src), str(out)])
+                         "-d", str(work_dir / "doctrees"), str(src), str(out)])
     if status != 0:
         raise SystemExit(f"the site did not build (Sphinx exit status {status})")
     return out
