@@ -146,7 +146,9 @@ def apply_temperature(log_probs, temperature):
     if not tf.is_tensor(temperature):
         _check_temperature(temperature, zero_allowed=False)
     log_probs = tf.convert_to_tensor(log_probs, tf.float32)
-    return tf.nn.log_softmax(log_probs / tf.cast(temperature, tf.float32), axis=-1)
+    # a forbidden token (-inf) stays forbidden even where T overflows float32 (-inf / inf = NaN)
+    scaled = tf.where(log_probs == -np.inf, -np.inf, log_probs / tf.cast(temperature, tf.float32))
+    return tf.nn.log_softmax(scaled, axis=-1)
 
 
 def top_k_filter(log_probs, k):
@@ -279,9 +281,9 @@ class Decoder:
 
     def __init__(self, step: StepFunction, vocab_size: int, eos_id: int | None = None,
                  jit_compile: bool = False):
-        if hasattr(step, "predict") and hasattr(step, "layers"):
+        if hasattr(step, "predict"):
             raise TypeError(
-                f"step must be a step function, not a Keras model ({type(step).__name__}): a "
+                f"step must be a step function, not a model ({type(step).__name__}): a "
                 f"callable step(tokens int32 [batch], state tuple) -> (log_probs [batch, vocab], "
                 f"new state) that runs the model one token at a time. Make one with "
                 f"utils.language_model.step_function(model) or utils.seq2seq.step_function(model)")
@@ -644,8 +646,10 @@ class Decoder:
             new_live, best = tf.math.top_k(tf.reshape(candidates, [batch, width * vocab]),
                                            k=width)
             parents, new_tokens = best // vocab, best % vocab
-            new_live_model = tf.gather(tf.reshape(candidates_model, [batch, width * vocab]),
-                                       best, batch_dims=1)
+            real = tf.math.is_finite(new_live)  # fewer than `width` candidates may exist
+            new_live_model = tf.where(real, tf.gather(
+                tf.reshape(candidates_model, [batch, width * vocab]), best, batch_dims=1), -np.inf)
+            new_tokens = tf.where(real, new_tokens, PAD_ID)
             parent_rows = tf.reshape(parents + first_row, [-1])
             new_state = tuple(tf.gather(s, parent_rows) for s in new_state)
             new_history = _write_column(tf.gather(history, parent_rows), t + 1,
