@@ -54,6 +54,7 @@ from .text import PAD_ID  # fills generated tokens after end-of-sequence
 
 StepFunction = Callable[[tf.Tensor, tuple], tuple]
 State = tuple  # of tensors with leading dimension batch
+TensorLike = tf.Tensor | np.ndarray  # log-probs [..., vocab], as a tensor or an array
 
 
 @dataclass
@@ -139,7 +140,7 @@ def _check_temperature(temperature, zero_allowed: bool) -> None:
         raise ValueError(f"temperature must be a finite number {rule}, got {temperature!r}")
 
 
-def apply_temperature(log_probs, temperature):
+def apply_temperature(log_probs: TensorLike, temperature: float | tf.Tensor) -> tf.Tensor:
     """Log-probs [..., vocab] of the distribution p^(1/T), renormalised: T < 1 sharpens, T > 1
     flattens. T must be a finite positive number (a decoder treats T = 0 as greedy search, the
     limit T -> 0). A token with log-probability -inf keeps it at every temperature."""
@@ -151,7 +152,7 @@ def apply_temperature(log_probs, temperature):
     return tf.nn.log_softmax(scaled, axis=-1)
 
 
-def top_k_filter(log_probs, k):
+def top_k_filter(log_probs: TensorLike, k: int | tf.Tensor) -> tf.Tensor:
     """Keep the ``k`` most likely tokens of each row [..., vocab] (and any tied with the k-th),
     renormalised; the others get log-probability -inf, so they are never sampled."""
     log_probs = tf.convert_to_tensor(log_probs, tf.float32)
@@ -165,7 +166,7 @@ def top_k_filter(log_probs, k):
     return tf.nn.log_softmax(kept, axis=-1)
 
 
-def top_p_filter(log_probs, p):
+def top_p_filter(log_probs: TensorLike, p: float | tf.Tensor) -> tf.Tensor:
     """Nucleus filter of each row [..., vocab]: keep the most likely tokens until their
     probability reaches ``p`` (always at least the most likely token), renormalised; the others
     get -inf. Ties: every token as likely as the last one kept is kept too (like `top_k_filter`),
@@ -184,7 +185,7 @@ def top_p_filter(log_probs, p):
     return tf.nn.log_softmax(kept, axis=-1)
 
 
-def length_normaliser(lengths, alpha):
+def length_normaliser(lengths: int | TensorLike, alpha: float | tf.Tensor) -> tf.Tensor:
     """GNMT length penalty ((5 + length) / 6) ** alpha (Wu et al. 2016). A hypothesis is ranked by
     log_prob / length_normaliser: alpha = 0 ranks by log-probability alone (which favours short
     hypotheses), alpha = 1 is close to log-probability per token."""
@@ -197,7 +198,7 @@ def length_normaliser(lengths, alpha):
 # column i the i-th generated token; only the first ``filled`` columns are real.
 
 
-def seen_tokens(history: tf.Tensor, filled, vocab_size: int) -> tf.Tensor:
+def seen_tokens(history: tf.Tensor, filled: int | tf.Tensor, vocab_size: int) -> tf.Tensor:
     """bool [R, vocab]: which tokens occur in each row's first ``filled`` history entries."""
     rows, columns = tf.shape(history)[0], tf.shape(history)[1]
     real = tf.broadcast_to(tf.range(columns)[None, :] < filled, [rows, columns])
@@ -209,7 +210,8 @@ def seen_tokens(history: tf.Tensor, filled, vocab_size: int) -> tf.Tensor:
     return marks > 0
 
 
-def banned_by_ngrams(history: tf.Tensor, filled, n: int, vocab_size: int) -> tf.Tensor:
+def banned_by_ngrams(history: tf.Tensor, filled: int | tf.Tensor, n: int,
+                     vocab_size: int) -> tf.Tensor:
     """bool [R, vocab]: the tokens that would complete an n-gram already in each row's history
     (its first ``filled`` entries): token v is banned when history[-(n-1):] + [v] occurs as n
     consecutive history tokens. n = 1 bans every token of the history."""
@@ -382,7 +384,8 @@ class Decoder:
 
     # -- public API ------------------------------------------------------------------------------
 
-    def prime(self, state: State, prompts) -> tuple[State, int | np.ndarray]:
+    def prime(self, state: State, prompts: Sequence[int] | Sequence[Sequence[int]] | np.ndarray,
+              ) -> tuple[State, int | np.ndarray]:
         """Feed every prompt's ids but its last through the model: returns (state, start), ready
         to pass to a decoding method.
 
@@ -442,7 +445,8 @@ class Decoder:
             checked.append(array.astype(np.int32))
         return checked, single
 
-    def greedy(self, state: State, start, max_len: int, *, no_repeat_ngram_size: int | None = None,
+    def greedy(self, state: State, start: int | Sequence[int], max_len: int, *,
+               no_repeat_ngram_size: int | None = None,
                repetition_penalty: float | None = None) -> Decoded:
         """The most likely next token (argmax of the search log-probs) at every step, up to
         ``max_len`` tokens, for each of the B prompts: tokens [B, L]."""
@@ -450,8 +454,8 @@ class Decoder:
                               repetition=self._repetition(no_repeat_ngram_size,
                                                           repetition_penalty))
 
-    def sample(self, state: State, start, max_len: int, *, temperature: float = 1.0,
-               top_k: int | None = None, top_p: float | None = None, num_samples: int = 1,
+    def sample(self, state: State, start: int | Sequence[int], max_len: int, *,
+               temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, num_samples: int = 1,
                seed: int | Sequence[int] = 0, no_repeat_ngram_size: int | None = None,
                repetition_penalty: float | None = None) -> Decoded:
         """``num_samples`` sequences per prompt drawn token by token from the search log-probs,
@@ -477,7 +481,7 @@ class Decoder:
             top_p=None if top_p is None else float(top_p), seed=seed,
             repetition=self._repetition(no_repeat_ngram_size, repetition_penalty))
 
-    def beam_search(self, state: State, start, max_len: int, *, width: int,
+    def beam_search(self, state: State, start: int | Sequence[int], max_len: int, *, width: int,
                     length_penalty: float = 0.0, no_repeat_ngram_size: int | None = None,
                     repetition_penalty: float | None = None) -> Beams:
         """The ``width`` best hypotheses of each of the B prompts, all B x width searched as one
