@@ -455,7 +455,8 @@ class Decoder:
                                                           repetition_penalty))
 
     def sample(self, state: State, start: int | Sequence[int], max_len: int, *,
-               temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, num_samples: int = 1,
+               temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+               num_samples: int = 1,
                seed: int | Sequence[int] = 0, no_repeat_ngram_size: int | None = None,
                repetition_penalty: float | None = None) -> Decoded:
         """``num_samples`` sequences per prompt drawn token by token from the search log-probs,
