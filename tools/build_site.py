@@ -66,12 +66,18 @@ def build(out: Path = DEFAULT_OUT, work_dir: Path = WORK_DIR,
         readme = (ROOT / "README.md").read_text(encoding="utf-8")
     src = work_dir / "src"
     lay_out_sources(src, notebooks() if notebook_paths is None else notebook_paths, readme)
-    if out.exists():
-        shutil.rmtree(out)
+    # Sphinx writes into work_dir/html (MyST-NB puts the outputs' image files beside it, in
+    # work_dir/jupyter_execute), then the finished site replaces `out`.
+    html = work_dir / "html"
+    if html.exists():
+        shutil.rmtree(html)
     status = build_main(["-b", "html", "-W", "--keep-going", "-q", "-E", "-c", str(CONF_DIR),
-                         "-d", str(work_dir / "doctrees"), str(src), str(out)])
+                         "-d", str(work_dir / "doctrees"), str(src), str(html)])
     if status != 0:
         raise SystemExit(f"the site did not build (Sphinx exit status {status})")
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.move(html, out)
     return out
 
 
