@@ -12,10 +12,6 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MAX_BYTES = 2_000_000
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")  # all but newline
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/home/|/root/|/work/|/tmp/|/Users/|/opt/|[A-Z]:\\\\)")
-# Notebooks whose nbval markers are still "# NBVAL_..." lines: they were being edited when the
-# others moved to cell tags, and move with the same migration. Empty this set when they have
-# (their test is a strict xfail, so it fails as soon as they are migrated).
-MARKERS_NOT_YET_MIGRATED = {"07_decoding.ipynb", "10_seq2seq_translation.ipynb"}
 
 
 def _ids(paths):
@@ -90,15 +86,13 @@ def test_sources_have_no_control_characters(notebook):
     assert not bad, f"control characters (cell index, context): {bad}"
 
 
-def test_nbval_markers_are_cell_tags_not_lines_learners_see(notebook, request):
+def test_nbval_markers_are_cell_tags_not_lines_learners_see(notebook):
     """nbval reads a cell's tags (nbval-check-output, nbval-ignore-output, nbval-skip,
     nbval-raises-exception) as it reads "# NBVAL_..." comment lines; tags are not in the code a
     learner reads (nor on the website). A tag nbval does not know would silently check nothing."""
     from nbval.plugin import find_comment_markers, metadata_tags
 
-    path, nb = notebook
-    if path.name in MARKERS_NOT_YET_MIGRATED:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="markers not yet moved to tags"))
+    _, nb = notebook
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     shown = [i for i, cell in code if list(find_comment_markers(cell.source))]
     assert shown == [], f"cells (index) with a marker line in their source: {shown}"
