@@ -56,7 +56,8 @@ EXERCISES = (
     Exercise(
         "01", "rnn_step",
         "Write one step of the vanilla RNN of section 1, $h_t = \\tanh(x_t W + h_{t-1} U + b)$, "
-        "for a batch: `x_t` is (batch, inputs), `h_prev` (batch, units).",
+        "for a batch: `x_t` is (batch, inputs), `h_prev` (batch, units), `W` (inputs, units), "
+        "`U` (units, units) and `b` (units,). Return $h_t$, (batch, units).",
         'def rnn_step(x_t, h_prev, W, U, b):\n'
         '    """h_t (batch, units) from x_t (batch, inputs) and h_{t-1} (batch, units)."""\n'
         '    ...  # your code here\n',
@@ -81,9 +82,11 @@ EXERCISES = (
     ),
     Exercise(
         "02", "lstm_step",
-        "Write one LSTM step in Keras' layout (section 4): `W` (inputs, 4 units), `U` "
-        "(units, 4 units) and `b` (4 units) hold the gates in the order i, f, c, o. Return "
-        "`(h, c)`, each (batch, units).",
+        "Write one LSTM step in Keras' layout (section 4): from `x_t` (batch, inputs), `h_prev` "
+        "and `c_prev` (batch, units), with `W` (inputs, 4 units), `U` (units, 4 units) and `b` "
+        "(4 units) holding the four quarters in the order i, f, g, o (input, forget, candidate, "
+        "output; Keras' source, and the docstring below, call the candidate's quarter c), "
+        "return `(h, c)`, $h_t$ and $c_t$, each (batch, units).",
         'def lstm_step(x_t, h_prev, c_prev, W, U, b):\n'
         '    """(h_t, c_t) of one LSTM step, gates stacked i, f, c, o as in Keras."""\n'
         '    ...  # your code here\n',
@@ -116,10 +119,12 @@ EXERCISES = (
     ),
     Exercise(
         "03", "cell_state_gradient",
-        "Write the backward line of the cell state at one step: from `dc_next` "
+        "Section 1 followed the direct path alone; the full backward step of the cell state "
+        "(in `rn.lstm_backward`, notebook 02 section 5) also collects the path through $h_t$. "
+        "Write it: from `dc_next` "
         "($\\partial L / \\partial c_{t+1}$), `f_next` ($f_{t+1}$), `dh` (the total "
         "$\\partial L / \\partial h_t$), and the step's output gate `o` and cell state `c`, "
-        "return the total $\\partial L / \\partial c_t$ (batch, units).",
+        "return the total $\\partial L / \\partial c_t$. Every array is (batch, units).",
         'def cell_state_gradient(dc_next, f_next, dh, o, c):\n'
         '    """Total dL/dc_t: back along the cell state, plus through h_t = o * tanh(c_t)."""\n'
         '    ...  # your code here\n',
@@ -145,8 +150,8 @@ EXERCISES = (
     ),
     Exercise(
         "04", "copy_batch",
-        "Build a copy-task batch (section 3) from its symbols: `symbols` (n, n_copy) are the "
-        "data (ids 1 to `n_symbols`), followed by `delay - 1` blanks (0), the marker "
+        "Build a copy-task batch (section 3) from its symbols: the input is `symbols` (n, "
+        "n_copy), the data (ids 1 to `n_symbols`), followed by `delay - 1` blanks (0), the marker "
         "`n_symbols + 1` and `n_copy` blanks. The target is blank except in the last `n_copy` "
         "steps, which repeat the symbols. Return `(x, y)`, integers (n, n_copy + delay + n_copy).",
         'def copy_batch(symbols, delay, n_symbols):\n'
@@ -165,7 +170,7 @@ EXERCISES = (
         "05", "lstm_output_shapes",
         "**Before running anything**: what does `keras.layers.LSTM(units, return_sequences=..., "
         "return_state=...)` return on inputs of shape (batch, time, features)? Return the list "
-        "of shapes (tuples), in the order Keras returns the tensors.",
+        "of shapes (tuples), in the order Keras returns the tensors (section 1).",
         'def lstm_output_shapes(batch, time, units, return_sequences, return_state):\n'
         '    """The shapes of what keras.layers.LSTM returns, as a list of tuples."""\n'
         '    ...  # your code here\n',
@@ -188,7 +193,7 @@ EXERCISES = (
     ),
     Exercise(
         "06", "bits_per_character",
-        "Turn a per-token perplexity into bits per character, for tokens of "
+        "Turn a per-token perplexity into bits per character (section 4), for tokens of "
         "`characters_per_token` characters (2 for the bigrams of section 2).",
         'def bits_per_character(perplexity, characters_per_token):\n'
         '    """Bits per character of a per-token perplexity."""\n'
@@ -200,7 +205,8 @@ EXERCISES = (
         "07", "top_p_filter",
         "Write the nucleus filter of section 3 in NumPy: for log-probabilities `log_probs` "
         "[..., vocab], keep the most likely tokens until their probability reaches `p` (at "
-        "least the most likely one), renormalise them, and give the others $-\\infty$.",
+        "least the most likely one; tokens tied with the last one kept are kept too), "
+        "renormalise them, and give the others $-\\infty$.",
         'def top_p_filter(log_probs, p):\n'
         '    """Log-probs of the nucleus, renormalised; -inf elsewhere."""\n'
         '    ...  # your code here\n',
@@ -219,7 +225,8 @@ EXERCISES = (
         "Write one step of beam search (section 4): the live hypotheses have scores `scores` "
         "[W] (their log-probabilities so far) and next-token log-probabilities `log_probs` "
         "[W, vocab]. Return the `width` best extensions, best first, as `(parents, tokens, "
-        "new_scores)`, each [width].",
+        "new_scores)`, each [width]; of two equal scores, the one with the lower parent, then "
+        "the lower token, comes first.",
         'def beam_step(scores, log_probs, width):\n'
         '    """The width best (parent, token, score) extensions, best first."""\n'
         '    ...  # your code here\n',
@@ -241,8 +248,8 @@ EXERCISES = (
     ),
     Exercise(
         "08", "peephole_param_count",
-        "And `keras.layers.RNN(cells.PeepholeLSTMCell(units))`, the peephole variant of "
-        "section 3?",
+        "And `keras.layers.RNN(cells.PeepholeLSTMCell(units))`, the peephole variant "
+        "(`peephole_layer` of section 1) that section 3 trains? Write the formula.",
         'def peephole_param_count(n_inputs, units):\n'
         '    """Weights of an RNN(PeepholeLSTMCell(units)) on n_inputs features."""\n'
         '    ...  # your code here\n',
@@ -254,7 +261,8 @@ EXERCISES = (
         "Merge as `Bidirectional(LSTM(u, return_sequences=True), merge_mode=mode)` does (section "
         "2): `forward` is the forward layer's output (batch, time, u), `backward` the backward "
         "layer's, in the order it produced it (it read the sequence from the end). `mode` is "
-        '`"concat"`, `"sum"`, `"ave"` or `"mul"`.',
+        '`"concat"`, `"sum"`, `"ave"` or `"mul"`. Return the merged output, (batch, time, 2u) '
+        'for `"concat"`, (batch, time, u) otherwise.',
         'def merge_bidirectional(forward, backward, mode):\n'
         '    """The Bidirectional layer\'s output from its two layers\' outputs."""\n'
         '    ...  # your code here\n',
@@ -270,9 +278,10 @@ EXERCISES = (
     ),
     Exercise(
         "09", "bidirectional_state",
-        "`Bidirectional(LSTM(u, return_state=True))` returns a list of five tensors. Return the "
-        "initial state `(h, c)` of a decoder `LSTM(2 * u)` that continues from both directions "
-        "(notebook 10 does this with a bidirectional encoder).",
+        "`Bidirectional(LSTM(u, return_state=True))` returns a list of five tensors (section 2 "
+        "lists them). Return the initial state `(h, c)`, each (batch, 2u), of a decoder "
+        "`LSTM(2 * u)` that continues from both directions, forward first, as notebook 10's "
+        "bidirectional encoder does.",
         'def bidirectional_state(outputs):\n'
         '    """(h, c) of an LSTM(2u) from what Bidirectional(..., return_state=True) returns."""\n'
         '    ...  # your code here\n',
@@ -314,7 +323,7 @@ EXERCISES = (
         "11", "fraction_of_ceiling",
         "A training step on a batch of `batch` sequences of `seq_len` tokens took `seconds`. "
         "What fraction of the ceiling (FLOP/s) did it reach, for a model of "
-        "`forward_flops_per_token`?",
+        "`forward_flops_per_token`? Count the step's FLOPs as section 1 does.",
         'def fraction_of_ceiling(forward_flops_per_token, batch, seq_len, seconds, ceiling):\n'
         '    """Achieved FLOP/s of one training step over the ceiling."""\n'
         '    ...  # your code here\n',
@@ -324,7 +333,8 @@ EXERCISES = (
     ),
     Exercise(
         "12", "scale_chronologically",
-        "Standardise a whole series with what a forecaster may know (section 2): `split` is a "
+        "Standardise a whole series (subtract a mean, divide by a standard deviation, NumPy's "
+        "`std`) with statistics a forecaster may know (section 2): `split` is a "
         "`fc.Split` (`split.val_start`, `split.test_start`, `split.spans()`). Return the "
         "scaled series.",
         'def scale_chronologically(series, split):\n'
@@ -338,7 +348,8 @@ EXERCISES = (
         "12", "make_windows",
         "Cut windows (section 3): every origin $t$ whose `horizon` targets "
         "`series[t : t + horizon]` all lie in `[start, stop)`, with inputs "
-        "`series[t - window : t]`, in time order. Return `(x, y)`.",
+        "`series[t - window : t]` (so $t \\geq$ `window`), in time order. Return `(x, y)`, "
+        "(n, window) and (n, horizon).",
         'def make_windows(series, window, horizon, start, stop):\n'
         '    """Inputs (n, window) and targets (n, horizon) of every window in [start, stop)."""\n'
         '    ...  # your code here\n',

@@ -362,11 +362,14 @@ def check_lstm_step(lstm_step: Callable) -> None:
                 _lstm_variant(cell=lambda f, c_prev, i, g: f * c_prev + g)),
         Mistake("h_t = o * tanh(c_t): you left out the tanh of the cell state.",
                 _lstm_variant(out=lambda o, c: o * c)),
-        Mistake("the Keras gate order is i, f, c, o; yours looks like i, f, o, c.",
+        Mistake("the Keras gate order is i, f, c, o (c: the candidate g); yours looks like "
+                "i, f, o, c.",
                 _lstm_variant(order="ifoc")),
-        Mistake("the Keras gate order is i, f, c, o; yours looks like i, c, f, o.",
+        Mistake("the Keras gate order is i, f, c, o (c: the candidate g); yours looks like "
+                "i, c, f, o.",
                 _lstm_variant(order="icfo")),
-        Mistake("the Keras gate order is i, f, c, o; yours looks like f, i, c, o.",
+        Mistake("the Keras gate order is i, f, c, o (c: the candidate g); yours looks like "
+                "f, i, c, o.",
                 _lstm_variant(order="fico")),
         Mistake("you return (c, h); the order asked for is (h, c).",
                 lambda *args: _lstm_step_reference(*args)[::-1]),
