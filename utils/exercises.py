@@ -798,6 +798,7 @@ def check_top_p_filter(top_p_filter: Callable) -> None:
 
 
 def _beam_cases() -> list[Case]:
+    """No two of the best extensions tie, so any correct order of the best is the order."""
     rng = _rng(71)
 
     def logp(shape):
@@ -808,7 +809,7 @@ def _beam_cases() -> list[Case]:
              (np.array([-0.5, -1.2]), logp((2, 4)), 2)),
         Case("width 3, vocabulary 5, a weak beam with a likely token",
              (np.array([-0.1, -3.0, -3.2]), np.log(np.array([
-                 [0.3, 0.3, 0.2, 0.1, 0.1], [0.01, 0.01, 0.96, 0.01, 0.01],
+                 [0.35, 0.3, 0.2, 0.1, 0.05], [0.01, 0.01, 0.96, 0.01, 0.01],
                  [0.2, 0.2, 0.2, 0.2, 0.2]])), 3)),
         Case("width 4, vocabulary 6", (np.array([-1.0, -1.1, -2.5, -4.0]), logp((4, 6)), 4)),
     ]
