@@ -225,6 +225,25 @@ def test_stored_outputs_are_rendered_not_executed(site):
                 assert " ".join(first.split()) in text, (path.name, first)
 
 
+def test_self_checking_exercises_render_as_code_with_their_stored_verdict(site):
+    """Each notebook's exercise scaffolds and check cells are on its page as code, with the
+    "Not attempted yet" verdict the notebook stored (the scaffolds are unfilled)."""
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        checks = [c for c in nb.cells if c.cell_type == "code" and "check_" in c.source
+                  and "nbval-check-output" in c.metadata.get("tags", [])]
+        soup = _soup(site / "notebooks" / f"{path.stem}.html")
+        code = "\n".join(block.get_text() for block in soup.select("article pre"))
+        for cell in checks:
+            call = next(line for line in cell.source.splitlines() if line.startswith("check_"))
+            assert call in code, (path.name, call)
+            verdict = "".join(o.get("text", "") for o in cell.outputs).strip()
+            assert verdict.startswith("Not attempted yet"), (path.name, verdict)
+            assert " ".join(verdict.split()) in _text(soup.find("article")), (path.name, verdict)
+        if path.name[:2] != "00":
+            assert checks, f"{path.name}: no self-checking exercise"
+
+
 # --- the browser ---
 
 
