@@ -276,8 +276,10 @@ class Decoder:
 
     The loops are traced once per decoder (again only for greedy vs sampling, a new beam width, a
     new no-repeat n-gram size, a penalty or top-k/top-p being switched on or off, or a new state
-    structure); batch sizes, lengths, temperatures, seeds, sample counts and penalties travel as
-    tensors, so repeated calls reuse the graph. ``jit_compile`` is passed to ``tf.function``
+    structure); lengths, temperatures, seeds, sample counts and penalties travel as tensors, so
+    repeated calls reuse the graph. The first new batch size retraces once with the batch dimension
+    left open (TensorFlow's ``reduce_retracing``); later sizes reuse that graph, so time a decoder
+    after calls with two batch sizes. ``jit_compile`` is passed to ``tf.function``
     (XLA); off by default, no consistent gain on CPU (benchmarks/README.md).
     """
 
