@@ -41,6 +41,7 @@ search ranks by, and sampling reshapes with temperature, top-k and top-p.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -270,6 +271,24 @@ def _write_column(history, column, values):
     return tf.tensor_scatter_nd_update(history, indices, values)
 
 
+def _one_per_prompt(name: str, value, batch: int) -> tuple[np.ndarray, bool]:
+    """``value`` (one integer, or a 1-D sequence of ``batch`` integers: one per prompt) as int64,
+    and whether it was one integer."""
+    values = value.numpy() if tf.is_tensor(value) else value
+    array = None
+    if isinstance(values, (int, np.integer, Sequence, np.ndarray)) and not isinstance(
+            values, (bool, np.bool_, str)):
+        with contextlib.suppress(ValueError):  # ragged nesting stays None
+            array = np.asarray(values)
+    if (array is None or array.dtype == bool or not np.issubdtype(array.dtype, np.integer)
+            or array.ndim > 1):
+        raise ValueError(f"{name} must be an integer or a 1-D sequence of {batch} integers (one "
+                         f"per prompt), got {value!r}")
+    if array.ndim == 1 and array.size != batch:
+        raise ValueError(f"{name} has {array.size} values for {batch} prompts")
+    return array.astype(np.int64), array.ndim == 0
+
+
 class Decoder:
     """Greedy, sampling and beam-search decoding of one step function, as compiled loops, for a
     batch of prompts at once (see the module docstring for the step-function protocol).
@@ -328,21 +347,11 @@ class Decoder:
 
     def _starts(self, start, batch: int) -> np.ndarray:
         """``start`` (one id for every prompt, or one per prompt) as int32 [batch]."""
-        values = start.numpy() if tf.is_tensor(start) else start
-        if isinstance(values, (bool, np.bool_)) or (
-            not isinstance(values, (int, np.integer, Sequence, np.ndarray))
-        ):
-            raise ValueError(f"start must be a token id or one per prompt, got {start!r}")
-        array = np.asarray(values)
-        if array.dtype == bool or not np.issubdtype(array.dtype, np.integer) or array.ndim > 1:
-            raise ValueError(f"start must be a token id or a 1-D sequence of {batch} ids, got "
-                             f"{start!r}")
-        if array.ndim == 1 and array.size != batch:
-            raise ValueError(f"start has {array.size} ids for a state of batch size {batch}")
-        bad = sorted({int(i) for i in array.ravel() if not 0 <= i < self.vocab_size})
+        ids, _ = _one_per_prompt("start", start, batch)
+        bad = sorted({int(i) for i in ids.ravel() if not 0 <= i < self.vocab_size})
         if bad:
             raise ValueError(f"start must be token ids in [0, {self.vocab_size}), got {bad}")
-        return np.broadcast_to(array.astype(np.int32), (batch,)).copy()
+        return np.broadcast_to(ids.astype(np.int32), (batch,)).copy()
 
     def _width(self, width) -> int:
         if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or not (
@@ -355,19 +364,10 @@ class Decoder:
     @staticmethod
     def _seeds(seed, batch: int) -> np.ndarray:
         """int64 [batch]: one int s gives prompt b the seed s + b; or one seed per prompt."""
-        values = seed.numpy() if tf.is_tensor(seed) else seed
-        if isinstance(values, (bool, np.bool_)) or not isinstance(
-                values, (int, np.integer, Sequence, np.ndarray)):
-            raise ValueError(f"seed must be an integer or one per prompt, got {seed!r}")
-        array = np.asarray(values)
-        if array.dtype == bool or not np.issubdtype(array.dtype, np.integer) or array.ndim > 1:
-            raise ValueError(f"seed must be an integer or a 1-D sequence of {batch} integers, "
-                             f"got {seed!r}")
-        if array.ndim == 0:
-            return np.array([(int(array) + b) % 2**63 for b in range(batch)], np.int64)
-        if array.size != batch:
-            raise ValueError(f"seed has {array.size} values for {batch} prompts")
-        return array.astype(np.int64)
+        seeds, one = _one_per_prompt("seed", seed, batch)
+        if one:
+            return np.array([(int(seeds) + b) % 2**63 for b in range(batch)], np.int64)
+        return seeds
 
     @staticmethod
     def _repetition(no_repeat_ngram_size, repetition_penalty) -> tuple[int, bool, float]:
